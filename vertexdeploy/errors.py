@@ -1,0 +1,86 @@
+"""The project's exceptions: one root, a small tree, each branch with its exit code.
+
+    VertexDeployError                 exit 1
+    ├── ManifestError                 exit 2  (a bad manifest: carries every problem found)
+    ├── UsageError                    exit 2  (bad flags or arguments)
+    ├── BackendError                  exit 1  (the API said no; carries address + server message)
+    │   └── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
+    ├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
+    ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
+    └── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExitCode:
+    """Stable, documented process exit codes."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    CHANGES_PRESENT = 3
+    ROLLED_BACK = 4
+
+
+class VertexDeployError(Exception):
+    """Root of every error the project raises on purpose."""
+
+    exit_code: int = ExitCode.ERROR
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a manifest, located at file:line:col and a dotted field path."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ManifestError(VertexDeployError):
+    """A manifest that cannot be used; lists every problem, not just the first."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.path))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(VertexDeployError):
+    exit_code = ExitCode.USAGE
+
+
+class BackendError(VertexDeployError):
+    """An API call failed for good; names the resource and quotes the server."""
+
+    def __init__(self, message: str, *, address: str = "", code: int | None = None) -> None:
+        self.address = address
+        self.code = code
+        prefix = f"{address}: " if address else ""
+        super().__init__(f"{prefix}{message}")
+
+
+class TransientBackendError(BackendError):
+    """An API call failed in a way that may succeed when retried."""
+
+
+class PlanStaleError(VertexDeployError):
+    pass
+
+
+class EmulatorError(VertexDeployError):
+    pass
+
+
+class RolloutAborted(VertexDeployError):
+    exit_code = ExitCode.ROLLED_BACK
