@@ -1,0 +1,358 @@
+"""The serving engine: the one object the emulator's app calls to serve predictions.
+
+Control-plane hooks (all on the app's event loop):
+
+* `await on_deploy(endpoint, deployed_model_doc, model_doc)` inside `:deployModel`, BEFORE
+  the operation is created: validates the container, checks the pinned sha256, loads the
+  model; raises a `ServingError` (400) to refuse the deploy. Also call it for every deployed
+  model in the store when the emulator starts (it is idempotent).
+* `on_endpoint(endpoint, endpoint_doc)` / `on_traffic(endpoint, split)` whenever the split or
+  the logging config changes; `predict(..., endpoint_doc=doc)` also re-syncs from the doc.
+* `await on_undeploy(endpoint, deployed_model_id)` after traffic has moved away: waits for
+  requests in flight on that model, then frees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
+from vertexdeploy.emulator.serving.batcher import DynamicBatcher
+from vertexdeploy.emulator.serving.errors import (
+    NoDeployedModelError,
+    PayloadTooLargeError,
+    PredictionFailedError,
+    PredictionInputError,
+    ServingError,
+)
+from vertexdeploy.emulator.serving.metrics import (
+    MirrorLog,
+    MirrorRecord,
+    ServingMetrics,
+    instance_hash,
+)
+from vertexdeploy.emulator.serving.predictlog import (
+    PredictionRecord,
+    PredictLogger,
+    Sampler,
+    new_request_id,
+)
+from vertexdeploy.emulator.serving.predictors import load_predictor
+from vertexdeploy.emulator.serving.router import LoadedModel, ModelMeta, ServingRegistry
+
+VERTEX_MAX_BODY_BYTES = 1_572_864  # Vertex's online prediction request limit (1.5 MB)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    max_queue: int = 1024
+    max_body_bytes: int = VERTEX_MAX_BODY_BYTES
+    log_flush_interval: float = 0.2
+    metrics_ring_size: int = 100_000
+    mirror_maxlen: int = 10_000
+
+
+@dataclass(frozen=True)
+class RawPrediction:
+    """A rawPredict answer: the container's bytes plus the headers Vertex adds."""
+
+    body: bytes
+    content_type: str
+    deployed_model_id: str
+    model: str
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Vertex-AI-Deployed-Model-Id": self.deployed_model_id,
+                "X-Vertex-AI-Model": self.model}
+
+
+@dataclass
+class _EndpointState:
+    split_doc: Any = None
+    log_doc: Any = None
+    log_rate: float = 0.0
+    mirror_rate: float = 0.0
+
+
+def split_model_name(name: str) -> tuple[str, str]:
+    """`projects/.../models/M@2` -> (`projects/.../models/M`, `2`)."""
+    base, _, version = name.partition("@")
+    return base, version
+
+
+class ServingEngine:
+    def __init__(self, data_dir: str | Path, bucket_store_root: str | Path | None = None, *,
+                 seed: int | None = None, config: ServingConfig | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.bucket_store_root = (Path(bucket_store_root) if bucket_store_root is not None
+                                  else self.data_dir / "buckets")
+        self.config = config or ServingConfig()
+        self.seed = seed
+        self.registry = ServingRegistry(random.Random(seed))
+        self.metrics = ServingMetrics(self.config.metrics_ring_size)
+        self.mirrors = MirrorLog(self.config.mirror_maxlen)
+        self.mirror_errors = 0
+        self._sample = Sampler(seed)
+        self._mirror_sample = Sampler(None if seed is None else seed + 1)
+        self._endpoints: dict[str, _EndpointState] = {}
+        self._logger: PredictLogger | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ control-plane hooks
+
+    async def on_deploy(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
+                        model_doc: Mapping[str, Any]) -> ModelMeta:
+        """Validate and load a deployed model (no traffic until a split names it)."""
+        dm_id = str(deployed_model_doc.get("id") or "")
+        if not dm_id:
+            raise PredictionInputError("deployedModel.id is required")
+        existing = self.registry.get(endpoint_name, dm_id)
+        if existing is not None and not existing.unloading:
+            return existing.meta
+        name, version = split_model_name(str(deployed_model_doc.get("model")
+                                             or model_doc.get("name") or ""))
+        spec = model_doc.get("containerSpec") or {}
+        artifact_dir = resolve_artifact_uri(str(model_doc.get("artifactUri") or ""),
+                                            self.bucket_store_root)
+        predictor = await asyncio.to_thread(load_predictor, artifact_dir, spec)
+        meta = ModelMeta(
+            model=name,
+            display_name=str(model_doc.get("displayName") or ""),
+            version_id=str(version or model_doc.get("versionId") or "1"),
+            kind=predictor.kind,
+        )
+        cfg = self.config
+        batcher = DynamicBatcher(predictor.predict, max_batch_size=cfg.max_batch_size,
+                                 max_wait_ms=cfg.max_wait_ms, max_queue=cfg.max_queue,
+                                 name=dm_id)
+        self.registry.add(LoadedModel(endpoint_name, dm_id, predictor, batcher, meta))
+        return meta
+
+    async def on_undeploy(self, endpoint_name: str, deployed_model_id: str) -> None:
+        """Stop routing to the model, let its requests in flight finish, then free it."""
+        await self.registry.unload(endpoint_name, deployed_model_id)
+
+    def on_traffic(self, endpoint_name: str, split: Mapping[str, Any] | None) -> None:
+        """Swap the endpoint's traffic split atomically."""
+        self._state(endpoint_name).split_doc = dict(split or {})
+        self.registry.set_split(endpoint_name, split)
+
+    def on_endpoint(self, endpoint_name: str, endpoint_doc: Mapping[str, Any]) -> None:
+        """Take the split and the request-response logging config from an Endpoint doc."""
+        state = self._state(endpoint_name)
+        split = endpoint_doc.get("trafficSplit") or {}
+        if split != state.split_doc:
+            self.on_traffic(endpoint_name, split)
+        log_doc = endpoint_doc.get("predictRequestResponseLoggingConfig")
+        if log_doc != state.log_doc:
+            state.log_doc = log_doc
+            cfg: Mapping[str, Any] = log_doc if isinstance(log_doc, Mapping) else {}
+            enabled = bool(cfg.get("enabled", bool(cfg)))
+            state.log_rate = float(cfg.get("samplingRate", 0) or 0) if enabled else 0.0
+
+    def set_mirror(self, endpoint_name: str, rate: float) -> None:
+        """Also run the endpoint's other deployed models on a `rate` sample of requests."""
+        self._state(endpoint_name).mirror_rate = rate
+
+    # --------------------------------------------------------------------------- serving
+
+    async def predict(self, endpoint_name: str, body: bytes | str | Mapping[str, Any],
+                      endpoint_doc: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Serve `:predict`; returns Vertex's PredictResponse JSON. Raises ServingError."""
+        start = time.perf_counter()
+        if endpoint_doc is not None:
+            self.on_endpoint(endpoint_name, endpoint_doc)
+        payload = self._parse(body)
+        instances = payload.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise PredictionInputError("the request must carry a non-empty list 'instances'")
+        model = self.registry.route(endpoint_name)
+        rows = await self._serve(endpoint_name, model, instances, start)
+        meta = model.meta
+        self._maybe_mirror(endpoint_name, model.deployed_model_id, instances, rows)
+        return {
+            "predictions": rows,
+            "deployedModelId": model.deployed_model_id,
+            "model": meta.model,
+            "modelDisplayName": meta.display_name,
+            "modelVersionId": meta.version_id,
+        }
+
+    async def raw_predict(self, endpoint_name: str, body: bytes, content_type: str = "",
+                          endpoint_doc: Mapping[str, Any] | None = None) -> RawPrediction:
+        """Serve `:rawPredict`: the body goes to the predictor's raw interface if it has one,
+        else it is read as `{"instances": [...]}` and answered `{"predictions": [...]}`."""
+        start = time.perf_counter()
+        if endpoint_doc is not None:
+            self.on_endpoint(endpoint_name, endpoint_doc)
+        self._check_size(body)
+        model = self.registry.route(endpoint_name)
+        raw = getattr(model.predictor, "raw_predict", None)
+        if callable(raw):
+            ok = False
+            try:
+                out = await asyncio.to_thread(raw, body, content_type)
+                ok = True
+            finally:
+                model.release()
+                self.metrics.observe(endpoint_name, model.deployed_model_id,
+                                     time.perf_counter() - start, ok)
+            if isinstance(out, bytes | bytearray):
+                data, ctype = bytes(out), content_type or "application/octet-stream"
+            elif isinstance(out, str):
+                data, ctype = out.encode(), "text/plain; charset=utf-8"
+            else:
+                data, ctype = json.dumps(out).encode(), "application/json"
+        else:
+            try:
+                payload = self._parse(body)
+                instances = payload.get("instances")
+                if not isinstance(instances, list) or not instances:
+                    raise PredictionInputError("the body must carry a non-empty 'instances' list")
+            except PredictionInputError:
+                model.release()
+                raise
+            rows = await self._serve(endpoint_name, model, instances, start)
+            data, ctype = json.dumps({"predictions": rows}).encode(), "application/json"
+        return RawPrediction(data, ctype, model.deployed_model_id, model.meta.model)
+
+    async def _serve(self, endpoint: str, model: LoadedModel, instances: list[Any],
+                     start: float) -> list[Any]:
+        """Run instances through the model's batcher; release the lease; record metrics/log."""
+        status, error, rows = 200, None, None
+        try:
+            rows = await model.batcher.submit(instances)
+            return rows
+        except ServingError as exc:
+            status, error = exc.http_status, str(exc)
+            raise
+        except Exception as exc:
+            status, error = 500, f"{type(exc).__name__}: {exc}"
+            raise PredictionFailedError(f"prediction failed: {error}") from exc
+        finally:
+            model.release()
+            latency = time.perf_counter() - start
+            self.metrics.observe(endpoint, model.deployed_model_id, latency, status == 200)
+            rate = self._state(endpoint).log_rate
+            if rate > 0 and self._sample(rate):
+                self._log().log(PredictionRecord(
+                    new_request_id(), time.time(), endpoint, model.deployed_model_id,
+                    instances, rows, latency * 1000.0, status, error))
+
+    # ---------------------------------------------------------------------- mirroring
+
+    def _maybe_mirror(self, endpoint: str, primary: str, instances: list[Any],
+                      rows: list[Any]) -> None:
+        rate = self._state(endpoint).mirror_rate
+        if rate <= 0 or not self._mirror_sample(rate):
+            return
+        others = [m.deployed_model_id for m in self.registry.deployed(endpoint)
+                  if m.deployed_model_id != primary and not m.unloading]
+        if not others:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._mirror(endpoint, primary, others, instances, rows))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _mirror(self, endpoint: str, primary: str, others: list[str],
+                      instances: list[Any], rows: list[Any]) -> None:
+        preds: dict[str, list[Any]] = {primary: rows}
+        for dm_id in others:
+            try:
+                with self.registry.lease(endpoint, dm_id) as model:
+                    preds[dm_id] = await model.batcher.submit(instances)
+            except Exception:  # noqa: BLE001 - a mirror never fails anything
+                self.mirror_errors += 1
+        self.mirrors.record(endpoint, MirrorRecord(
+            time.time(), primary, tuple(instance_hash(i) for i in instances), preds))
+
+    async def drain_background(self) -> None:
+        """Wait for pending mirror runs (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    # -------------------------------------------------------------------- observability
+
+    def prometheus_text(self) -> str:
+        extra = ["# HELP vertexdeploy_predict_model_calls_total Model calls (batches) run.",
+                 "# TYPE vertexdeploy_predict_model_calls_total counter"]
+        gauges = ["# HELP vertexdeploy_predict_queue_depth Requests waiting for a batch.",
+                  "# TYPE vertexdeploy_predict_queue_depth gauge"]
+        for m in sorted(self.registry.deployed_all(), key=lambda m: (m.endpoint,
+                                                                      m.deployed_model_id)):
+            labels = (f'{{endpoint="{_esc(m.endpoint)}",'
+                      f'deployed_model_id="{_esc(m.deployed_model_id)}"}}')
+            extra.append(f"vertexdeploy_predict_model_calls_total{labels} "
+                         f"{m.batcher.stats.model_calls}")
+            gauges.append(f"vertexdeploy_predict_queue_depth{labels} {m.batcher.queued}")
+        return self.metrics.prometheus_text(extra + gauges)
+
+    def metrics_summary(self, endpoint_name: str, since_ts: float | None = None,
+                        until_ts: float | None = None) -> dict[str, dict[str, Any]]:
+        return self.metrics.summary(endpoint_name, since_ts, until_ts)
+
+    def disagreement(self, endpoint_name: str, a_id: str, b_id: str,
+                     since: float | None = None) -> dict[str, Any]:
+        return self.mirrors.disagreement(endpoint_name, a_id, b_id, since)
+
+    def predict_log_path(self) -> Path:
+        return self.data_dir / "predictions.db"
+
+    def flush_log(self) -> None:
+        if self._logger is not None:
+            self._logger.flush()
+
+    async def close(self) -> None:
+        await self.drain_background()
+        await self.registry.close()
+        if self._logger is not None:
+            await asyncio.to_thread(self._logger.close)
+            self._logger = None
+
+    # -------------------------------------------------------------------------- helpers
+
+    def _state(self, endpoint: str) -> _EndpointState:
+        state = self._endpoints.get(endpoint)
+        if state is None:
+            state = self._endpoints[endpoint] = _EndpointState()
+        return state
+
+    def _log(self) -> PredictLogger:
+        if self._logger is None:
+            self._logger = PredictLogger(self.predict_log_path(),
+                                         flush_interval=self.config.log_flush_interval)
+        return self._logger
+
+    def _check_size(self, body: bytes | str) -> None:
+        if len(body) > self.config.max_body_bytes:
+            raise PayloadTooLargeError(
+                f"Request payload size exceeds the limit: {self.config.max_body_bytes} bytes.")
+
+    def _parse(self, body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+        if isinstance(body, Mapping):
+            return body
+        self._check_size(body)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PredictionInputError(f"Invalid JSON payload received. {exc}") from exc
+        if not isinstance(payload, dict):
+            raise PredictionInputError("Invalid JSON payload received: expected an object")
+        return payload
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+__all__ = ["NoDeployedModelError", "RawPrediction", "ServingConfig", "ServingEngine"]
