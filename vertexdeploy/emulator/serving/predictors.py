@@ -22,6 +22,7 @@ import pickle
 import re
 import sys
 import types
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -236,13 +237,22 @@ class XGBoostPredictor:
     def predict(self, instances: list[Any]) -> list[Any]:
         import xgboost
 
-        with _input_errors(self.kind, (xgboost.core.XGBoostError,)):
-            data = _as_array(instances)
-            if self._is_booster:
-                out = self.model.predict(xgboost.DMatrix(data))
-            else:
-                out = self.model.predict(data)
-            return _rows(out, len(instances), self.kind)
+        try:
+            with _input_errors(self.kind):
+                data = _as_array(instances)
+                if self._is_booster:
+                    want = self.model.num_features()
+                    if data.ndim != 2 or (want and data.shape[1] != want):
+                        # xgboost silently accepts too few columns; refuse like too many
+                        got = data.shape[1] if data.ndim == 2 else f"shape {data.shape}"
+                        raise ValueError(f"Feature shape mismatch, expected: {want}, got {got}")
+                    out = self.model.predict(xgboost.DMatrix(data))
+                else:
+                    out = self.model.predict(data)
+                return _rows(out, len(instances), self.kind)
+        except PredictionInputError as exc:
+            # XGBoostError messages carry a C++ stack trace: keep the message, drop the trace
+            raise PredictionInputError(str(exc).split("\nStack trace")[0].strip()) from exc
 
 
 def _load_xgboost(root: Path, env: Mapping[str, str]) -> Predictor:
@@ -252,7 +262,9 @@ def _load_xgboost(root: Path, env: Mapping[str, str]) -> Predictor:
                    "xgboost")
     if path.suffix in (".bst", ".json", ".ubj"):
         booster = xgboost.Booster()
-        booster.load_model(str(path))
+        with warnings.catch_warnings():  # "Unknown file format: bst": it guesses right
+            warnings.simplefilter("ignore")
+            booster.load_model(str(path))
         return XGBoostPredictor(booster)
     return XGBoostPredictor(_load_pickled(path))
 
