@@ -1,13 +1,13 @@
 """The project's exceptions: one root, a small tree, each branch with its exit code.
 
-    VertexDeployError                 exit 1
-    ├── ManifestError                 exit 2  (a bad manifest: carries every problem found)
-    ├── UsageError                    exit 2  (bad flags or arguments)
-    ├── BackendError                  exit 1  (the API said no; carries address + server message)
-    │   └── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
-    ├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
-    ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
-    └── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
+VertexDeployError                 exit 1
+├── ManifestError                 exit 2  (a bad manifest: carries every problem found)
+├── UsageError                    exit 2  (bad flags or arguments)
+├── BackendError                  exit 1  (the API said no; carries address + server message)
+│   └── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
+├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
+├── EmulatorError                 exit 1  (the local emulator could not start or be found)
+└── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
 """
 
 from __future__ import annotations

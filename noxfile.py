@@ -1,0 +1,42 @@
+"""Developer sessions: `nox -s tests lint typecheck demo bench`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-q", "-n", "2", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run(
+        "ruff", "check", "vertexdeploy", "tests", "bench", "examples", "noxfile.py", "run.py"
+    )
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("python", "examples/demo.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks; each writes its results under bench/results/."""
+    session.install("-e", ".[dev]")
+    for script in session.posargs or ["cli_startup", "emulator", "apply_fanout", "serving"]:
+        session.run("python", f"bench/{script}.py")

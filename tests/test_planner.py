@@ -1,0 +1,145 @@
+"""The planner with plain values: every action, ordering, traffic moves, serialisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vertexdeploy.plan import Action, LiveState, Plan, Resource, diff
+
+
+def dep(ep: str, name: str, version: str = "v1", **kw: Any) -> Resource:
+    attrs = {
+        "model": "m",
+        "model_version": version,
+        "machine_type": "n1-standard-2",
+        "min_replicas": 1,
+        "max_replicas": 2,
+    } | kw
+    return Resource(address=f"deployment.{ep}.{name}", kind="deployment", attrs=attrs)
+
+
+def ep(name: str, **kw: Any) -> Resource:
+    return Resource(address=f"endpoint.{name}", kind="endpoint", attrs={"display_name": name} | kw)
+
+
+def traffic(name: str, **split: int) -> Resource:
+    return Resource(address=f"traffic.{name}", kind="traffic", attrs={"split": split})
+
+
+def mv(model: str, fp: str, *aliases: str) -> Resource:
+    return Resource(
+        address=f"model_version.{model}.{fp}",
+        kind="model_version",
+        attrs={"model": model, "fingerprint": fp, "aliases": list(aliases)},
+    )
+
+
+def plan(desired: list[Resource], live: list[Resource]) -> Plan:
+    return diff(
+        LiveState.of(desired),
+        LiveState.of(live),
+        stack="s",
+        target="local",
+        project="p",
+        region="r",
+    )
+
+
+def actions(p: Plan) -> dict[str, Action]:
+    return {c.address: c.action for c in p.changes}
+
+
+def test_everything_new_is_created_in_dependency_order() -> None:
+    p = plan([traffic("e", a=100), dep("e", "a"), ep("e"), mv("m", "v1", "stable")], [])
+    assert [c.address for c in p.changes] == [
+        "model_version.m.v1",
+        "endpoint.e",
+        "deployment.e.a",
+        "traffic.e",
+    ]
+    assert set(actions(p).values()) == {Action.CREATE}
+    assert p.changes[2].depends_on == ("endpoint.e", "model_version.m.v1")
+    assert p.changes[3].depends_on == ("deployment.e.a", "endpoint.e")
+
+
+def test_identical_states_plan_only_noops() -> None:
+    same = [ep("e"), dep("e", "a"), traffic("e", a=100), mv("m", "v1", "stable")]
+    p = plan(same, same)
+    assert not p.has_changes
+    assert p.counts()["noop"] == 4
+
+
+def test_replica_change_is_an_update_with_changed_fields() -> None:
+    p = plan([dep("e", "a", max_replicas=5)], [dep("e", "a")])
+    (change,) = p.changes
+    assert change.action is Action.UPDATE
+    assert change.changed == ("max_replicas",)
+    assert change.forces_replace == ()
+    assert (change.before or {})["max_replicas"] == 2
+    assert (change.after or {})["max_replicas"] == 5
+
+
+def test_new_model_version_forces_replace() -> None:
+    p = plan([dep("e", "a", version="v2")], [dep("e", "a", version="v1")])
+    (change,) = p.changes
+    assert change.action is Action.REPLACE
+    assert change.forces_replace == ("model_version",)
+    assert "cannot change in place" in change.reason
+
+
+def test_machine_type_forces_replace_but_replicas_do_not() -> None:
+    p = plan([dep("e", "a", machine_type="n1-highmem-4", max_replicas=9)], [dep("e", "a")])
+    (change,) = p.changes
+    assert change.action is Action.REPLACE
+    assert change.changed == ("machine_type", "max_replicas")
+    assert change.forces_replace == ("machine_type",)
+
+
+def test_alias_move_is_an_update_and_order_of_aliases_does_not_matter() -> None:
+    p = plan([mv("m", "v1", "a", "b")], [mv("m", "v1", "b", "a")])
+    assert not p.has_changes
+    p = plan([mv("m", "v1", "stable")], [mv("m", "v1")])
+    assert p.changes[0].action is Action.UPDATE
+
+
+def test_removed_deployment_is_deleted_after_traffic_moves_away() -> None:
+    live = [ep("e"), dep("e", "a"), dep("e", "b"), traffic("e", a=50, b=50)]
+    desired = [ep("e"), dep("e", "a"), traffic("e", a=100)]
+    p = plan(desired, live)
+    order = [c.address for c in p.actionable]
+    assert order == ["traffic.e", "deployment.e.b"]
+    delete = next(c for c in p.changes if c.address == "deployment.e.b")
+    assert delete.action is Action.DELETE
+    assert "traffic.e" in delete.depends_on
+
+
+def test_deleting_an_endpoint_runs_in_reverse_dependency_order() -> None:
+    live = [ep("e"), dep("e", "a"), traffic("e", a=100)]
+    p = plan([], live)
+    assert [c.address for c in p.changes] == ["traffic.e", "deployment.e.a", "endpoint.e"]
+    endpoint_delete = p.changes[-1]
+    assert set(endpoint_delete.depends_on) == {"deployment.e.a", "traffic.e"}
+
+
+def test_registry_versions_and_batch_runs_are_never_deleted() -> None:
+    live = [mv("m", "old"), Resource(address="batch_job.j", kind="batch_job", attrs={})]
+    assert not plan([], live).has_changes
+
+
+def test_traffic_shift_between_existing_deployments_is_one_update() -> None:
+    both = [ep("e"), dep("e", "a"), dep("e", "b")]
+    p = plan([*both, traffic("e", a=20, b=80)], [*both, traffic("e", a=90, b=10)])
+    assert [(c.address, c.action) for c in p.actionable] == [("traffic.e", Action.UPDATE)]
+
+
+def test_plan_round_trips_through_json() -> None:
+    p = plan([ep("e"), dep("e", "a"), traffic("e", a=100)], [ep("e", display_name="old")])
+    again = Plan.from_json(p.to_json())
+    assert again == p
+    assert again.live_fingerprint == LiveState.of([ep("e", display_name="old")]).fingerprint()
+
+
+def test_live_fingerprint_changes_when_live_state_moves() -> None:
+    a = LiveState.of([dep("e", "a")])
+    b = LiveState.of([dep("e", "a", max_replicas=3)])
+    assert a.fingerprint() != b.fingerprint()

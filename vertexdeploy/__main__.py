@@ -1,0 +1,3 @@
+from vertexdeploy.cli.main import main
+
+main()

@@ -1,0 +1,70 @@
+"""`vertexdeploy`: the root command group.
+
+Subcommands load lazily, so `--help`, `validate` and `plan --offline` never import the
+Google Cloud SDK or the emulator's model-serving stack.
+
+Exit codes: 0 ok / no changes, 1 runtime error, 2 usage or manifest error,
+3 changes present (plan --detailed-exitcode), 4 rolled back by a promotion gate.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success / no changes
+  1  runtime error (API, emulator, stale plan)
+  2  usage error or invalid manifest (every problem listed as file:line:col)
+  3  changes present (plan --detailed-exitcode)
+  4  promotion rolled back by a failing gate
+"""
+
+COMMANDS: dict[str, str] = {
+    "validate": "vertexdeploy.cli.manifest_cmds:validate",
+    "schema": "vertexdeploy.cli.manifest_cmds:schema",
+    "plan": "vertexdeploy.cli.plan_cmd:plan",
+    "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError:
+            return None
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of short errors.")
+@click.version_option(package_name="vertexdeploy")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Declarative deployments of ML models to Vertex AI (or its local emulator)."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="vertexdeploy")
+
+
+if __name__ == "__main__":
+    main()

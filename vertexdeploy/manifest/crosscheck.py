@@ -1,0 +1,119 @@
+"""Checks that span the whole manifest: unique names, references, traffic sums.
+
+They run after the schema accepted every object, and return every problem found as
+(location, message) pairs, so the loader can report them all at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vertexdeploy.manifest.spec import MODEL_REF, Manifest
+
+Loc = tuple[str | int, ...]
+
+
+def _duplicates(names: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    dups: set[str] = set()
+    for n in names:
+        (dups if n in seen else seen).add(n)
+    return dups
+
+
+def resolve_ref(manifest: Manifest, ref: str) -> tuple[str, int] | None:
+    """Resolve 'model@alias' or 'model@N' to (model name, index into its versions).
+
+    ``@N`` names the N-th entry (1-based) of the model's ``versions`` list.
+    """
+    m = MODEL_REF.match(ref)
+    if not m:
+        return None
+    model = manifest.model(m["model"])
+    if model is None:
+        return None
+    selector = m["selector"]
+    if selector.isdigit():
+        index = int(selector) - 1
+        return (model.name, index) if 0 <= index < len(model.versions) else None
+    for i, version in enumerate(model.versions):
+        if selector in version.aliases:
+            return model.name, i
+    return None
+
+
+def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    named: dict[str, list[str]] = {
+        "models": [m.name for m in manifest.models],
+        "endpoints": [e.name for e in manifest.endpoints],
+        "batch_jobs": [j.name for j in manifest.batch_jobs],
+    }
+    for kind, names in named.items():
+        dups = _duplicates(names)
+        for i, name in enumerate(names):
+            if name in dups:
+                problems.append(((kind, i, "name"), f"name {name!r} is used more than once"))
+
+    for mi, model in enumerate(manifest.models):
+        aliases = _duplicates(a for v in model.versions for a in v.aliases)
+        for vi, version in enumerate(model.versions):
+            for alias in version.aliases:
+                if alias in aliases:
+                    problems.append(
+                        (
+                            ("models", mi, "versions", vi, "aliases"),
+                            f"alias {alias!r} is on more than one version of {model.name!r}",
+                        )
+                    )
+
+    for ei, ep in enumerate(manifest.endpoints):
+        names = [d.name for d in ep.deployments]
+        for di, dep in enumerate(ep.deployments):
+            if dep.name in _duplicates(names):
+                problems.append(
+                    (
+                        ("endpoints", ei, "deployments", di, "name"),
+                        f"deployment {dep.name!r} is named more than once in endpoint {ep.name!r}",
+                    )
+                )
+            if resolve_ref(manifest, dep.model) is None:
+                problems.append(
+                    (
+                        ("endpoints", ei, "deployments", di, "model"),
+                        _unresolved(manifest, dep.model),
+                    )
+                )
+        for key in ep.traffic:
+            if key not in names:
+                problems.append(
+                    (
+                        ("endpoints", ei, "traffic", key),
+                        f"traffic names {key!r}, which is not a deployment of {ep.name!r}",
+                    )
+                )
+        if ep.deployments and (ep.traffic or len(ep.deployments) > 1):
+            total = sum(ep.traffic.values())
+            if total != 100:
+                problems.append((("endpoints", ei, "traffic"), f"traffic sums to {total}, not 100"))
+        if ep.rollout and len(ep.deployments) == 0:
+            problems.append((("endpoints", ei, "rollout"), "a rollout needs deployments"))
+
+    for bi, job in enumerate(manifest.batch_jobs):
+        if resolve_ref(manifest, job.model) is None:
+            problems.append((("batch_jobs", bi, "model"), _unresolved(manifest, job.model)))
+    return problems
+
+
+def _unresolved(manifest: Manifest, ref: str) -> str:
+    m = MODEL_REF.match(ref)
+    name = m["model"] if m else ref
+    model = manifest.model(name)
+    if model is None:
+        known = ", ".join(sorted(x.name for x in manifest.models)) or "none"
+        return f"model {name!r} is not defined (models: {known})"
+    aliases = sorted(a for v in model.versions for a in v.aliases)
+    return (
+        f"{ref!r} matches no version of {name!r} "
+        f"(aliases: {', '.join(aliases) or 'none'}; versions 1..{len(model.versions)})"
+    )
