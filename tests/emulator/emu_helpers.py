@@ -1,0 +1,90 @@
+"""Helpers for the emulator tests: SDK clients on one emulator, raw HTTP, common calls."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import aiplatform_v1 as v1
+
+PARENT = "projects/test-project/locations/us-central1"
+
+
+class Clients:
+    """The GAPIC REST clients pointed at one emulator."""
+
+    def __init__(self, url: str) -> None:
+        opts = {"api_endpoint": url}
+        creds = AnonymousCredentials()
+        self.url = url
+        self.models = v1.ModelServiceClient(
+            client_options=opts, transport="rest", credentials=creds
+        )
+        self.endpoints = v1.EndpointServiceClient(
+            client_options=opts, transport="rest", credentials=creds
+        )
+        self.jobs = v1.JobServiceClient(client_options=opts, transport="rest", credentials=creds)
+
+
+def http(
+    url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """A raw request; returns (status, parsed JSON or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        return err.code, json.loads(raw) if raw else None
+
+
+def upload(
+    c: Clients, model_id: str = "m1", display_name: str = "m", **extra: Any
+) -> v1.UploadModelResponse:
+    model = v1.Model(
+        display_name=display_name,
+        artifact_uri="gs://bucket/model",
+        container_spec=v1.ModelContainerSpec(image_uri="us-docker.pkg.dev/x/y:latest"),
+        labels=extra.pop("labels", {}),
+        version_aliases=extra.pop("aliases", []),
+    )
+    request = {"parent": PARENT, "model": model, **extra}
+    if model_id:
+        request["model_id"] = model_id
+    return c.models.upload_model(request=request).result(timeout=30)
+
+
+def create_endpoint(c: Clients, endpoint_id: str = "e1", **fields: Any) -> v1.Endpoint:
+    endpoint = v1.Endpoint(display_name=fields.pop("display_name", "ep"), **fields)
+    return c.endpoints.create_endpoint(
+        parent=PARENT, endpoint=endpoint, endpoint_id=endpoint_id
+    ).result(timeout=30)
+
+
+def deployed(model: str, dm_id: str = "", min_r: int = 1, max_r: int = 2) -> v1.DeployedModel:
+    return v1.DeployedModel(
+        id=dm_id,
+        model=model,
+        dedicated_resources=v1.DedicatedResources(
+            machine_spec=v1.MachineSpec(machine_type="n1-standard-2"),
+            min_replica_count=min_r,
+            max_replica_count=max_r,
+        ),
+    )
+
+
+def deploy(
+    c: Clients, endpoint: str, model: str, dm_id: str = "", split: dict[str, int] | None = None
+) -> v1.DeployedModel:
+    op = c.endpoints.deploy_model(
+        endpoint=endpoint, deployed_model=deployed(model, dm_id), traffic_split=split or {}
+    )
+    return op.result(timeout=30).deployed_model

@@ -1,0 +1,125 @@
+"""The ASGI app: admin routes, then one dispatcher for the Vertex and GCS route tables.
+
+The dispatcher matches a route, applies fault injection, parses the JSON body, calls the
+handler, turns ``ApiError`` into Google's error envelope, and records the request log.
+Handlers reach state through ``call.state`` (the same object as ``app.state.emulator``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from vertexdeploy.emulator import (
+    admin,
+    buckets,
+    endpoints,
+    jobs,
+    models,
+    monitoring_jobs,
+    operations,
+    predict_routes,
+)
+from vertexdeploy.emulator.apierror import ApiError, invalid, not_found, status_for_http
+from vertexdeploy.emulator.routing import ApiRoute, Call
+from vertexdeploy.emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
+
+VERTEX_ROUTES: list[ApiRoute] = [
+    *operations.ROUTES,
+    *models.ROUTES,
+    *endpoints.ROUTES,
+    *predict_routes.ROUTES,
+    *jobs.ROUTES,
+    *monitoring_jobs.ROUTES,
+]
+STORAGE_ROUTES: list[ApiRoute] = list(buckets.ROUTES)
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def match(method: str, path: str) -> tuple[ApiRoute | None, dict[str, str]]:
+    """The route for a request; Vertex routes answer under both ``/v1/`` and ``/ui/``."""
+    if path.startswith(("/v1/", "/ui/")):
+        table, sub = VERTEX_ROUTES, path[4:]
+    else:
+        table, sub = STORAGE_ROUTES, path
+    for candidate in table:
+        if candidate.method == method:
+            found = candidate.pattern.match(sub)
+            if found:
+                return candidate, {k: v for k, v in found.groupdict().items() if v is not None}
+    return None, {}
+
+
+def _error(err: ApiError) -> Response:
+    return JSONResponse(err.envelope(), status_code=err.http_code)
+
+
+async def _run(found: ApiRoute, params: dict[str, str], request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    raw = await request.body()
+    body: dict[str, Any] = {}
+    if not found.raw_body and raw.strip():
+        try:
+            parsed = json.loads(raw)
+        except ValueError as exc:
+            raise invalid("Invalid JSON payload received.") from exc
+        if not isinstance(parsed, dict):
+            raise invalid("Invalid JSON payload received: expected an object.")
+        body = parsed
+    call = Call(params, dict(request.query_params), body, request, state, raw)
+    result = found.handler(call)
+    if inspect.isawaitable(result):
+        result = await result
+    if isinstance(result, Response):
+        return result
+    return JSONResponse(result)
+
+
+async def dispatch(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    started = time.perf_counter()
+    path = request.url.path
+    found, params = match(request.method, path)
+    rpc = found.rpc if found else "Unknown"
+    try:
+        if found is None:
+            raise not_found(f"The requested URL {path} ({request.method}) was not found.")
+        fault = state.faults.take(rpc)
+        if fault is not None and fault.latency_s > 0:
+            await asyncio.sleep(fault.latency_s)
+        if fault is not None and fault.code:
+            status = status_for_http(fault.code)
+            raise ApiError(status, f"Injected fault for {rpc}: {fault.code} {status}.", fault.code)
+        response = await _run(found, params, request)
+    except ApiError as err:
+        response = _error(err)
+    except Exception:  # a bug in the emulator, not a bad request
+        log.exception("emulator error on %s %s", request.method, path)
+        response = _error(ApiError("INTERNAL", f"Emulator error handling {rpc}.", 500))
+    state.requests.record(
+        time.time(),
+        request.method,
+        path,
+        rpc,
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+    )
+    return response
+
+
+def create_app(state: EmulatorState) -> Starlette:
+    """The emulator app over ``state``; it does not own or close the state."""
+    app = Starlette(routes=[*admin.ROUTES, Route("/{path:path}", dispatch, methods=_METHODS)])
+    app.state.emulator = state
+    return app

@@ -1,0 +1,348 @@
+"""EndpointService: endpoints, deploy / undeploy / mutate deployed models, traffic splits.
+
+Invariants kept here, as on Vertex: a traffic split sums to 100 (or is empty when nothing is
+deployed) and names only deployed ids; a deployed model that carries traffic cannot be
+undeployed without a new split; an endpoint with deployed models cannot be deleted. Each
+model version records ``deployedModels`` refs back to the endpoints serving it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vertexdeploy.emulator.apierror import already_exists, failed_precondition, invalid, not_found
+from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.filters import compile_filter
+from vertexdeploy.emulator.models import resolve_version, save_version
+from vertexdeploy.emulator.names import check_id, check_parent, mask_paths, parent_of
+from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
+from vertexdeploy.emulator.resources import as_dict, as_int, etag, new_id, require_str
+from vertexdeploy.emulator.routing import ApiRoute, Call, paginate, route
+from vertexdeploy.emulator.store import Store
+
+KIND = "endpoint"
+
+_OUTPUT_ONLY = frozenset(
+    {
+        "name",
+        "deployedModels",
+        "trafficSplit",
+        "etag",
+        "createTime",
+        "updateTime",
+        "modelDeploymentMonitoringJob",
+        "dedicatedEndpointDns",
+        "dedicatedEndpointEnabled",
+        "satisfiesPzs",
+        "satisfiesPzi",
+    }
+)
+_UPDATABLE = frozenset(
+    {"displayName", "description", "labels", "trafficSplit", "predictRequestResponseLoggingConfig"}
+)
+_DM_OUTPUT_ONLY = frozenset({"createTime", "privateEndpoints", "status", "systemLabels"})
+_MUTABLE = frozenset(
+    {
+        "dedicatedResources.minReplicaCount",
+        "dedicatedResources.maxReplicaCount",
+        "dedicatedResources.requiredReplicaCount",
+        "dedicatedResources.autoscalingMetricSpecs",
+        "disableContainerLogging",
+        "enableAccessLogging",
+    }
+)
+
+
+def get(store: Store, name: str) -> dict[str, Any]:
+    return store.require(name, "Endpoint")
+
+
+def save(store: Store, doc: dict[str, Any]) -> None:
+    doc["updateTime"] = rfc3339()
+    doc["etag"] = etag(doc)
+    store.put(doc["name"], KIND, parent_of(doc["name"]), doc)
+
+
+def check_split(split: Any, deployed_ids: list[str]) -> dict[str, int]:
+    """A valid split: non-negative integers over deployed ids, summing to 100 (or empty)."""
+    if not isinstance(split, dict):
+        raise invalid("trafficSplit must be a map of deployed model id to percentage.")
+    out: dict[str, int] = {}
+    for key, value in split.items():
+        pct = as_int(value, f"trafficSplit[{key}]")
+        if pct < 0 or pct > 100:
+            raise invalid(f"trafficSplit[{key}] = {pct} is outside 0..100.")
+        if key not in deployed_ids:
+            raise invalid(f"trafficSplit names {key!r}, which is not deployed on the endpoint.")
+        out[str(key)] = pct
+    total = sum(out.values())
+    if deployed_ids and total != 100:
+        raise invalid(f"trafficSplit must sum to 100, got {total}.")
+    if not deployed_ids and out:
+        raise invalid("trafficSplit must be empty when no model is deployed.")
+    return out
+
+
+def _ids(doc: dict[str, Any]) -> list[str]:
+    return [str(dm["id"]) for dm in doc.get("deployedModels", [])]
+
+
+def create_endpoint(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    parent = check_parent(call.params["parent"])
+    require_str(call.body, "displayName", "endpoint")
+    endpoint_id = call.query.get("endpointId") or ""
+    now = rfc3339()
+    with store.transaction():
+        if endpoint_id:
+            name = f"{parent}/endpoints/{check_id(endpoint_id, 'endpointId')}"
+            if store.get(name) is not None:
+                raise already_exists(f"Endpoint {name} already exists.")
+        else:
+            name = f"{parent}/endpoints/{new_id(store, 'endpoint')}"
+        doc = {k: v for k, v in call.body.items() if k not in _OUTPUT_ONLY}
+        doc.update(
+            name=name,
+            labels=as_dict(call.body.get("labels"), "endpoint.labels"),
+            deployedModels=[],
+            trafficSplit={},
+            createTime=now,
+        )
+        save(store, doc)
+        return call.state.operations.start(name, "CreateEndpointOperationMetadata", doc, "Endpoint")
+
+
+def get_endpoint(call: Call) -> dict[str, Any]:
+    return get(call.state.store, call.params["name"])
+
+
+def list_endpoints(call: Call) -> dict[str, Any]:
+    parent = check_parent(call.params["parent"])
+    keep = compile_filter(call.query.get("filter"))
+    found = [d for d in call.state.store.list(KIND, parent) if keep(d)]
+    return paginate(found, call.query, "endpoints")
+
+
+def update_endpoint(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    paths = mask_paths(call.query.get("updateMask"))
+    if not paths:
+        raise invalid("updateMask is required.")
+    bad = [p for p in paths if p not in _UPDATABLE]
+    if bad:
+        raise invalid(
+            f"Cannot update {', '.join(bad)}; updatable: {', '.join(sorted(_UPDATABLE))}."
+        )
+    with store.transaction():
+        doc = get(store, call.params["name"])
+        for path in paths:
+            value = call.body.get(path)
+            if path == "trafficSplit":
+                doc[path] = check_split(value or {}, _ids(doc))
+            elif path == "displayName" and not value:
+                raise invalid("endpoint.displayName cannot be empty.")
+            elif value is None:
+                doc.pop(path, None)
+            else:
+                doc[path] = as_dict(value, "endpoint.labels") if path == "labels" else value
+        save(store, doc)
+    return doc
+
+
+def delete_endpoint(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    name = call.params["name"]
+    with store.transaction():
+        doc = get(store, name)
+        if doc.get("deployedModels"):
+            raise failed_precondition(
+                f"Endpoint {name} has deployed models ({', '.join(_ids(doc))}); "
+                "undeploy them first."
+            )
+        store.delete(name)
+        return call.state.operations.start(name, DELETE_METADATA, None, EMPTY)
+
+
+def _check_resources(dm: dict[str, Any]) -> dict[str, Any]:
+    """Normalised dedicatedResources; the emulator's models only support dedicated resources."""
+    if dm.get("automaticResources") is not None or dm.get("sharedResources"):
+        raise invalid("This model supports only DEDICATED_RESOURCES; set dedicatedResources.")
+    res = as_dict(dm.get("dedicatedResources"), "deployedModel.dedicatedResources")
+    if not res:
+        raise invalid("deployedModel.dedicatedResources is required.")
+    spec = as_dict(res.get("machineSpec"), "dedicatedResources.machineSpec")
+    if not spec.get("machineType"):
+        raise invalid("deployedModel.dedicatedResources.machineSpec.machineType is required.")
+    return _check_replicas(dict(res))
+
+
+def _check_replicas(res: dict[str, Any]) -> dict[str, Any]:
+    low = as_int(res.get("minReplicaCount"), "dedicatedResources.minReplicaCount")
+    if low < 1:
+        raise invalid("dedicatedResources.minReplicaCount must be at least 1.")
+    high = as_int(res.get("maxReplicaCount"), "dedicatedResources.maxReplicaCount", default=low)
+    if high == 0:
+        high = low
+    if high < low:
+        raise invalid(
+            f"dedicatedResources.maxReplicaCount ({high}) is less than minReplicaCount ({low})."
+        )
+    res["minReplicaCount"] = low
+    res["maxReplicaCount"] = high
+    return res
+
+
+def deploy_model(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    name = call.params["endpoint"]
+    with store.transaction():
+        endpoint = get(store, name)
+        dm_in = as_dict(call.body.get("deployedModel"), "deployedModel")
+        if not dm_in:
+            raise invalid("deployedModel is required.")
+        model_ref = require_str(dm_in, "model", "deployedModel")
+        version = resolve_version(store, model_ref)
+        if parent_of(version["name"]) != parent_of(name):
+            raise invalid(f"Model {version['name']} is not in the endpoint's location.")
+        resources = _check_resources(dm_in)
+        ids = _ids(endpoint)
+        dm_id = str(dm_in.get("id") or "")
+        if dm_id:
+            check_id(dm_id, "deployedModel.id")
+            if dm_id in ids:
+                raise already_exists(f"Deployed model id {dm_id} is already used on {name}.")
+        else:
+            dm_id = new_id(store, "deployed_model")
+        split_in = call.body.get("trafficSplit")
+        if split_in:
+            split_in = dict(as_dict(split_in, "trafficSplit"))
+            if "0" in split_in:
+                split_in[dm_id] = split_in.pop("0")
+            split = check_split(split_in, [*ids, dm_id])
+        elif not ids:
+            split = {dm_id: 100}
+        else:
+            split = dict(endpoint.get("trafficSplit", {}))
+        dm = {k: v for k, v in dm_in.items() if k not in _DM_OUTPUT_ONLY}
+        dm.update(
+            id=dm_id,
+            model=version["name"],
+            modelVersionId=version["versionId"],
+            displayName=dm_in.get("displayName") or version.get("displayName", ""),
+            dedicatedResources=resources,
+            createTime=rfc3339(),
+        )
+        endpoint["deployedModels"] = [*endpoint.get("deployedModels", []), dm]
+        endpoint["trafficSplit"] = split
+        save(store, endpoint)
+        version["deployedModels"] = [
+            *version.get("deployedModels", []),
+            {"endpoint": name, "deployedModelId": dm_id},
+        ]
+        save_version(store, version)
+        return call.state.operations.start(
+            name, "DeployModelOperationMetadata", {"deployedModel": dm}, "DeployModelResponse"
+        )
+
+
+def _find(endpoint: dict[str, Any], dm_id: str) -> dict[str, Any]:
+    for dm in endpoint.get("deployedModels", []):
+        if str(dm["id"]) == dm_id:
+            return dict(dm)
+    raise not_found(f"Deployed model {dm_id} is not found on endpoint {endpoint['name']}.")
+
+
+def undeploy_model(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    name = call.params["endpoint"]
+    dm_id = str(call.body.get("deployedModelId") or "")
+    if not dm_id:
+        raise invalid("deployedModelId is required.")
+    with store.transaction():
+        endpoint = get(store, name)
+        dm = _find(endpoint, dm_id)
+        remaining = [i for i in _ids(endpoint) if i != dm_id]
+        old = {str(k): int(v) for k, v in endpoint.get("trafficSplit", {}).items()}
+        split_in = call.body.get("trafficSplit")
+        if split_in:
+            split = check_split(split_in, remaining)
+        elif old.get(dm_id, 0) > 0 and remaining:
+            raise failed_precondition(
+                f"Deployed model {dm_id} receives {old[dm_id]}% of traffic on {name}; "
+                "give a trafficSplit over the remaining models that sums to 100."
+            )
+        else:
+            split = {k: v for k, v in old.items() if k != dm_id}
+        endpoint["deployedModels"] = [
+            d for d in endpoint.get("deployedModels", []) if str(d["id"]) != dm_id
+        ]
+        endpoint["trafficSplit"] = split
+        save(store, endpoint)
+        version = store.get(f"{dm['model']}@{dm['modelVersionId']}")
+        if version is not None:
+            version["deployedModels"] = [
+                r
+                for r in version.get("deployedModels", [])
+                if not (r.get("endpoint") == name and r.get("deployedModelId") == dm_id)
+            ]
+            save_version(store, version)
+        return call.state.operations.start(
+            name, "UndeployModelOperationMetadata", {}, "UndeployModelResponse"
+        )
+
+
+def mutate_deployed_model(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    name = call.params["endpoint"]
+    dm_in = as_dict(call.body.get("deployedModel"), "deployedModel")
+    dm_id = str(dm_in.get("id") or "")
+    if not dm_id:
+        raise invalid("deployedModel.id is required.")
+    paths = mask_paths(call.body.get("updateMask"))
+    if not paths:
+        raise invalid("updateMask is required.")
+    bad = [p for p in paths if p not in _MUTABLE]
+    if bad:
+        raise invalid(f"Cannot mutate {', '.join(bad)}; mutable: {', '.join(sorted(_MUTABLE))}.")
+    with store.transaction():
+        endpoint = get(store, name)
+        dm = _find(endpoint, dm_id)
+        for path in paths:
+            head, _, leaf = path.partition(".")
+            if leaf:
+                src = as_dict(dm_in.get(head), f"deployedModel.{head}")
+                dst = dict(dm.get(head) or {})
+                if leaf in src:
+                    dst[leaf] = src[leaf]
+                else:
+                    dst.pop(leaf, None)
+                dm[head] = dst
+            elif head in dm_in:
+                dm[head] = dm_in[head]
+            else:
+                dm.pop(head, None)
+        dm["dedicatedResources"] = _check_replicas(dict(dm.get("dedicatedResources") or {}))
+        endpoint["deployedModels"] = [
+            dm if str(d["id"]) == dm_id else d for d in endpoint.get("deployedModels", [])
+        ]
+        save(store, endpoint)
+        return call.state.operations.start(
+            name,
+            "MutateDeployedModelOperationMetadata",
+            {"deployedModel": dm},
+            "MutateDeployedModelResponse",
+        )
+
+
+_E = r"(?P<name>{LOC}/endpoints/{SEG})"
+_EV = r"(?P<endpoint>{LOC}/endpoints/{SEG})"
+ROUTES: list[ApiRoute] = [
+    route("POST", r"(?P<parent>{LOC})/endpoints", "CreateEndpoint", create_endpoint),
+    route("GET", r"(?P<parent>{LOC})/endpoints", "ListEndpoints", list_endpoints),
+    route("GET", _E, "GetEndpoint", get_endpoint),
+    route("PATCH", _E, "UpdateEndpoint", update_endpoint),
+    route("DELETE", _E, "DeleteEndpoint", delete_endpoint),
+    route("POST", _EV + ":deployModel", "DeployModel", deploy_model),
+    route("POST", _EV + ":undeployModel", "UndeployModel", undeploy_model),
+    route("POST", _EV + ":mutateDeployedModel", "MutateDeployedModel", mutate_deployed_model),
+]

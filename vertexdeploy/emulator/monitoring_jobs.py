@@ -1,0 +1,212 @@
+"""JobService model deployment monitoring jobs: create, get, list, patch, pause, resume, delete.
+
+Validated against live state: the endpoint exists and has deployed models, and every
+objective config names a deployed model on it. One job per endpoint, as on Vertex; the
+endpoint's ``modelDeploymentMonitoringJob`` points back at it. Computing statistics is a
+later layer's job.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from vertexdeploy.emulator import endpoints
+from vertexdeploy.emulator.apierror import failed_precondition, invalid, not_found
+from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.filters import compile_filter
+from vertexdeploy.emulator.names import check_parent, mask_paths, parent_of
+from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
+from vertexdeploy.emulator.resources import as_dict, new_id, require_str
+from vertexdeploy.emulator.routing import ApiRoute, Call, paginate, route
+from vertexdeploy.emulator.store import Store
+
+KIND = "model_deployment_monitoring_job"
+
+_OUTPUT_ONLY = frozenset(
+    {
+        "name",
+        "state",
+        "scheduleState",
+        "latestMonitoringPipelineMetadata",
+        "createTime",
+        "updateTime",
+        "nextScheduleTime",
+        "error",
+        "bigqueryTables",
+        "satisfiesPzs",
+        "satisfiesPzi",
+    }
+)
+_UPDATABLE = frozenset(
+    {
+        "displayName",
+        "labels",
+        "modelDeploymentMonitoringObjectiveConfigs",
+        "modelDeploymentMonitoringScheduleConfig",
+        "loggingSamplingStrategy",
+        "modelMonitoringAlertConfig",
+        "logTtl",
+        "enableMonitoringPipelineLogs",
+        "statsAnomaliesBaseDirectory",
+        "predictInstanceSchemaUri",
+        "analysisInstanceSchemaUri",
+        "samplePredictInstance",
+    }
+)
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+def save(store: Store, doc: dict[str, Any]) -> None:
+    doc["updateTime"] = rfc3339()
+    store.put(doc["name"], KIND, parent_of(doc["name"]), doc)
+
+
+def _seconds(value: Any, field: str) -> float:
+    match = _DURATION_RE.match(str(value or ""))
+    if not match:
+        raise invalid(f"{field} must be a duration like '3600s', got {value!r}.")
+    return float(match.group(1))
+
+
+def _validate(store: Store, job: dict[str, Any]) -> None:
+    """Endpoint, objective configs and schedule must agree with what is deployed now."""
+    endpoint_name = require_str(job, "endpoint", "modelDeploymentMonitoringJob")
+    endpoint = store.get(endpoint_name)
+    if endpoint is None:
+        raise not_found(f"Endpoint {endpoint_name} is not found.")
+    deployed = [str(dm["id"]) for dm in endpoint.get("deployedModels", [])]
+    if not deployed:
+        raise failed_precondition(f"Endpoint {endpoint_name} has no deployed models to monitor.")
+    configs = job.get("modelDeploymentMonitoringObjectiveConfigs")
+    if not isinstance(configs, list) or not configs:
+        raise invalid("modelDeploymentMonitoringObjectiveConfigs must list at least one config.")
+    for cfg in configs:
+        dm_id = str(as_dict(cfg, "objective config").get("deployedModelId") or "")
+        if dm_id not in deployed:
+            raise invalid(
+                f"Objective config names deployed model {dm_id!r}, which is not deployed on "
+                f"{endpoint_name} (deployed: {', '.join(deployed)})."
+            )
+    schedule = as_dict(job.get("modelDeploymentMonitoringScheduleConfig"), "schedule config")
+    if _seconds(schedule.get("monitorInterval"), "monitorInterval") < 3600:
+        raise invalid("modelDeploymentMonitoringScheduleConfig.monitorInterval must be >= 1h.")
+
+
+def create_job(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    parent = check_parent(call.params["parent"])
+    body = call.body
+    require_str(body, "displayName", "modelDeploymentMonitoringJob")
+    with store.transaction():
+        _validate(store, body)
+        endpoint = endpoints.get(store, body["endpoint"])
+        if endpoint.get("modelDeploymentMonitoringJob"):
+            raise failed_precondition(
+                f"Endpoint {endpoint['name']} already has monitoring job "
+                f"{endpoint['modelDeploymentMonitoringJob']}."
+            )
+        name = f"{parent}/modelDeploymentMonitoringJobs/{new_id(store, 'monitoring_job')}"
+        doc = {k: v for k, v in body.items() if k not in _OUTPUT_ONLY}
+        interval = _seconds(
+            body["modelDeploymentMonitoringScheduleConfig"]["monitorInterval"], "monitorInterval"
+        )
+        doc.update(
+            name=name,
+            labels=as_dict(body.get("labels"), "labels"),
+            state="JOB_STATE_RUNNING",
+            scheduleState="OFFLINE",
+            createTime=rfc3339(),
+            nextScheduleTime=rfc3339(time.time() + interval),
+        )
+        save(store, doc)
+        endpoint["modelDeploymentMonitoringJob"] = name
+        endpoints.save(store, endpoint)
+    return doc
+
+
+def get_job(call: Call) -> dict[str, Any]:
+    return call.state.store.require(call.params["name"], "ModelDeploymentMonitoringJob")
+
+
+def list_jobs(call: Call) -> dict[str, Any]:
+    parent = check_parent(call.params["parent"])
+    keep = compile_filter(call.query.get("filter"))
+    found = [d for d in call.state.store.list(KIND, parent) if keep(d)]
+    return paginate(found, call.query, "modelDeploymentMonitoringJobs")
+
+
+def update_job(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    name = call.params["name"]
+    paths = mask_paths(call.query.get("updateMask"))
+    if not paths:
+        raise invalid("updateMask is required.")
+    bad = [p for p in paths if p.split(".")[0] not in _UPDATABLE]
+    if bad:
+        raise invalid(
+            f"Cannot update {', '.join(bad)}; updatable: {', '.join(sorted(_UPDATABLE))}."
+        )
+    with store.transaction():
+        doc = store.require(name, "ModelDeploymentMonitoringJob")
+        for path in {p.split(".")[0] for p in paths}:
+            if path in call.body:
+                doc[path] = call.body[path]
+            else:
+                doc.pop(path, None)
+        if not doc.get("displayName"):
+            raise invalid("displayName cannot be empty.")
+        _validate(store, doc)
+        save(store, doc)
+        return call.state.operations.start(
+            name,
+            "UpdateModelDeploymentMonitoringJobOperationMetadata",
+            doc,
+            "ModelDeploymentMonitoringJob",
+        )
+
+
+def _set_state(call: Call, to: str, allowed: set[str]) -> dict[str, Any]:
+    store = call.state.store
+    with store.transaction():
+        doc = store.require(call.params["name"], "ModelDeploymentMonitoringJob")
+        if doc["state"] not in allowed | {to}:
+            raise failed_precondition(f"Job {doc['name']} is {doc['state']}; cannot move to {to}.")
+        doc["state"] = to
+        save(store, doc)
+    return {}
+
+
+def pause_job(call: Call) -> dict[str, Any]:
+    return _set_state(call, "JOB_STATE_PAUSED", {"JOB_STATE_RUNNING", "JOB_STATE_PENDING"})
+
+
+def resume_job(call: Call) -> dict[str, Any]:
+    return _set_state(call, "JOB_STATE_RUNNING", {"JOB_STATE_PAUSED"})
+
+
+def delete_job(call: Call) -> dict[str, Any]:
+    store = call.state.store
+    name = call.params["name"]
+    with store.transaction():
+        doc = store.require(name, "ModelDeploymentMonitoringJob")
+        endpoint = store.get(doc.get("endpoint", ""))
+        if endpoint is not None and endpoint.get("modelDeploymentMonitoringJob") == name:
+            endpoint.pop("modelDeploymentMonitoringJob")
+            endpoints.save(store, endpoint)
+        store.delete(name)
+        return call.state.operations.start(name, DELETE_METADATA, None, EMPTY)
+
+
+_J = r"(?P<name>{LOC}/modelDeploymentMonitoringJobs/{SEG})"
+_P = r"(?P<parent>{LOC})/modelDeploymentMonitoringJobs"
+ROUTES: list[ApiRoute] = [
+    route("POST", _P, "CreateModelDeploymentMonitoringJob", create_job),
+    route("GET", _P, "ListModelDeploymentMonitoringJobs", list_jobs),
+    route("GET", _J, "GetModelDeploymentMonitoringJob", get_job),
+    route("PATCH", _J, "UpdateModelDeploymentMonitoringJob", update_job),
+    route("DELETE", _J, "DeleteModelDeploymentMonitoringJob", delete_job),
+    route("POST", _J + ":pause", "PauseModelDeploymentMonitoringJob", pause_job),
+    route("POST", _J + ":resume", "ResumeModelDeploymentMonitoringJob", resume_job),
+]

@@ -1,0 +1,75 @@
+"""Resource names: parse, validate and build ``projects/P/locations/L/...`` strings."""
+
+from __future__ import annotations
+
+import re
+
+from vertexdeploy.emulator.apierror import invalid
+
+_PARENT_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
+_MODEL_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+/models/[^/@]+)(?:@([^/@]+))?$")
+# Caller-chosen ids: Vertex allows digits, or a lowercase letter then [a-z0-9-].
+_ID_RE = re.compile(r"^(?:[0-9]{1,19}|[a-z][a-z0-9-]{0,62})$")
+_ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
+
+
+def check_parent(parent: str) -> str:
+    """A ``projects/P/locations/L`` parent, or INVALID_ARGUMENT."""
+    if not _PARENT_RE.match(parent):
+        raise invalid(f"Invalid parent {parent!r}: expected projects/*/locations/*.")
+    return parent
+
+
+def parent_of(name: str) -> str:
+    """The ``projects/P/locations/L`` a resource lives in."""
+    parts = name.split("/")
+    return "/".join(parts[:4])
+
+
+def check_id(value: str, what: str) -> str:
+    if not _ID_RE.match(value):
+        raise invalid(
+            f"Invalid {what} {value!r}: use up to 19 digits, or a lowercase letter "
+            "followed by up to 62 lowercase letters, digits or hyphens."
+        )
+    return value
+
+
+def check_alias(alias: str) -> str:
+    if not _ALIAS_RE.match(alias) or alias.isdigit():
+        raise invalid(f"Invalid version alias {alias!r}: must match [a-z][a-zA-Z0-9-]*[a-z0-9].")
+    return alias
+
+
+def split_model(name: str) -> tuple[str, str | None]:
+    """``.../models/M@v`` -> (``.../models/M``, ``v``); the suffix may be a version or alias."""
+    match = _MODEL_RE.match(name)
+    if not match:
+        raise invalid(f"Invalid model name {name!r}: expected projects/*/locations/*/models/*.")
+    return match.group(1), match.group(2)
+
+
+def short_id(name: str) -> str:
+    """The last segment of a resource name (without any @version suffix)."""
+    return name.rsplit("/", 1)[-1].split("@", 1)[0]
+
+
+def camel(path: str) -> str:
+    """snake_case -> camelCase, per dotted segment (update masks come in either form)."""
+    out = []
+    for segment in path.split("."):
+        head, *rest = segment.split("_")
+        out.append(head + "".join(p[:1].upper() + p[1:] for p in rest))
+    return ".".join(out)
+
+
+def mask_paths(mask: object) -> list[str]:
+    """An update mask as sent in JSON (``"a,b.c"``) or as ``{"paths": [...]}`` -> camelCase."""
+    if isinstance(mask, dict):
+        raw = mask.get("paths", [])
+        items = [str(p) for p in raw] if isinstance(raw, list) else []
+    elif isinstance(mask, str):
+        items = mask.split(",")
+    else:
+        items = []
+    return [camel(p.strip()) for p in items if p.strip()]

@@ -1,0 +1,158 @@
+"""Run the emulator: in a background thread (tests, benchmarks) or in the foreground (CLI).
+
+The listening socket is bound before uvicorn starts, so port 0 gives a free port with no race
+and ``.port`` is known at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from vertexdeploy.emulator import EMULATOR_VERSION
+from vertexdeploy.emulator.app import create_app
+from vertexdeploy.emulator.faults import FaultRule
+from vertexdeploy.emulator.state import EmulatorState
+from vertexdeploy.errors import EmulatorError
+
+INFO_FILE = "emulator.json"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EmulatorError(f"Cannot bind the emulator to {host}:{port}: {exc}") from exc
+    sock.listen(2048)
+    return sock
+
+
+def url_for(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}"
+
+
+def _config(app: Starlette) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+
+
+class EmulatorServer:
+    """The emulator on a background thread: ``with EmulatorServer(tmp) as emu: emu.url``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        operation_delay_s: float = 0.0,
+        faults: Iterable[FaultRule] = (),
+    ) -> None:
+        self.host = host
+        self.state = EmulatorState.open(Path(data_dir), operation_delay_s)
+        for rule in faults:
+            self.state.faults.add(rule)
+        self.app = create_app(self.state)
+        self._sock = bind_socket(host, port)
+        self.port: int = self._sock.getsockname()[1]
+        self.url = url_for(host, self.port)
+        self._server = uvicorn.Server(_config(self.app))
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise EmulatorError(f"The emulator did not start on {self.url}.")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wait for the thread, close the database."""
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+            self._thread = None
+        self._sock.close()
+        self.state.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    operation_delay_s: float = 0.0,
+    faults: Iterable[FaultRule] = (),
+    announce: bool = True,
+) -> None:
+    """Serve in this thread until SIGINT/SIGTERM; keeps ``<data_dir>/emulator.json`` meanwhile."""
+    if host not in _LOOPBACK:
+        print(
+            f"warning: binding the emulator to {host}: it has no authentication and anyone "
+            "who can reach this address can change its state.",
+            file=sys.stderr,
+        )
+    data_dir = Path(data_dir).resolve()
+    state = EmulatorState.open(data_dir, operation_delay_s)
+    for rule in faults:
+        state.faults.add(rule)
+    sock = bind_socket(host, port)
+    bound = sock.getsockname()[1]
+    info: dict[str, Any] = {
+        "pid": os.getpid(),
+        "host": host,
+        "port": bound,
+        "url": url_for(host, bound),
+        "data_dir": str(data_dir),
+        "version": EMULATOR_VERSION,
+        "started_at": time.time(),
+    }
+    info_path = data_dir / INFO_FILE
+    tmp = info_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, info_path)
+    if announce:
+        print(f"Vertex AI emulator listening on {info['url']} (data: {data_dir})", flush=True)
+    try:
+        uvicorn.Server(_config(create_app(state))).run(sockets=[sock])
+    finally:
+        try:
+            current = json.loads(info_path.read_text())
+            if current.get("pid") == os.getpid():
+                info_path.unlink()
+        except (OSError, ValueError):
+            pass
+        sock.close()
+        state.close()

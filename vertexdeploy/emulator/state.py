@@ -1,0 +1,42 @@
+"""Everything a handler may touch, hung on ``app.state.emulator``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vertexdeploy.emulator.buckets import BucketStore
+from vertexdeploy.emulator.faults import Faults
+from vertexdeploy.emulator.operations import Operations
+from vertexdeploy.emulator.requestlog import RequestLog
+from vertexdeploy.emulator.store import Store
+
+# Called with (state, job_name) right after a batch prediction job is stored; it must not
+# block (start a thread) and owns the job's state transitions from then on.
+BatchExecutor = Callable[["EmulatorState", str], None]
+
+
+@dataclass
+class EmulatorState:
+    data_dir: Path
+    store: Store
+    operations: Operations
+    buckets: BucketStore
+    faults: Faults = field(default_factory=Faults)
+    requests: RequestLog = field(default_factory=RequestLog)
+    batch_executor: BatchExecutor | None = None
+
+    @classmethod
+    def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(data_dir / "state.db")
+        return cls(
+            data_dir=data_dir,
+            store=store,
+            operations=Operations(store, operation_delay_s),
+            buckets=BucketStore(data_dir / "buckets"),
+        )
+
+    def close(self) -> None:
+        self.store.close()
