@@ -208,3 +208,28 @@ def test_prometheus_text_covers_deployed_models(tmp_path: Path, bucket_root: Pat
     assert f"vertexdeploy_predict_queue_depth{labels} 0" in text
     calls = int(text.split(f"vertexdeploy_predict_model_calls_total{labels} ")[1].split()[0])
     assert 1 <= calls < 10
+
+
+def test_synchronous_hooks_for_a_sync_control_plane(tmp_path: Path, bucket_root: Path,
+                                                    models: dict[str, Saved]) -> None:
+    saved = models["iris-lr"]
+    eng = engine(tmp_path, bucket_root)
+    meta = eng.deploy(EP, {"id": "1", "model": MODEL}, model_doc(saved))
+    assert meta.kind == "sklearn" and meta.version_id == "3"
+    with pytest.raises(UnsupportedContainerError):
+        eng.deploy(EP, {"id": "2"}, model_doc(saved, "tf2-cpu.2-15"))
+
+    async def main() -> None:
+        eng.on_traffic(EP, {"1": 100})
+        held = eng.registry.route(EP)  # a request in flight
+        eng.begin_undeploy(EP, "1")
+        with pytest.raises(NoDeployedModelError):
+            await eng.predict(EP, {"instances": [[1.0, 2.0, 3.0, 4.0]]})
+        await asyncio.sleep(0)
+        assert eng.registry.get(EP, "1") is not None  # drains first
+        held.release()
+        await eng.drain_background()
+        assert eng.registry.get(EP, "1") is None
+        await eng.close()
+
+    asyncio.run(main())

@@ -188,6 +188,11 @@ class DynamicBatcher:
             raise PredictionFailedError(f"model returned {got} rows for {len(rows)} instances")
         return out
 
+    def close_now(self) -> None:
+        """Stop without a running loop (nothing can be queued then)."""
+        self._closed = True
+        self._executor.shutdown(wait=False)
+
     async def aclose(self) -> None:
         """Serve what is queued, then stop the worker."""
         self._closed = True

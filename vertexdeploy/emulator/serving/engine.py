@@ -106,24 +106,38 @@ class ServingEngine:
         self._endpoints: dict[str, _EndpointState] = {}
         self._logger: PredictLogger | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ control-plane hooks
 
     async def on_deploy(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
                         model_doc: Mapping[str, Any]) -> ModelMeta:
-        """Validate and load a deployed model (no traffic until a split names it)."""
+        """Validate and load a deployed model off the event loop (no traffic until a split
+        names it). Raises a ServingError (400) to refuse the deploy."""
+        self._loop = asyncio.get_running_loop()
+        loaded = await asyncio.to_thread(self._prepare, endpoint_name, deployed_model_doc,
+                                         model_doc)
+        return self._register(loaded)
+
+    def deploy(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
+               model_doc: Mapping[str, Any]) -> ModelMeta:
+        """Blocking `on_deploy`, for a synchronous control-plane handler."""
+        return self._register(self._prepare(endpoint_name, deployed_model_doc, model_doc))
+
+    def _prepare(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
+                 model_doc: Mapping[str, Any]) -> LoadedModel:
         dm_id = str(deployed_model_doc.get("id") or "")
         if not dm_id:
             raise PredictionInputError("deployedModel.id is required")
         existing = self.registry.get(endpoint_name, dm_id)
         if existing is not None and not existing.unloading:
-            return existing.meta
+            return existing
         name, version = split_model_name(str(deployed_model_doc.get("model")
                                              or model_doc.get("name") or ""))
         spec = model_doc.get("containerSpec") or {}
         artifact_dir = resolve_artifact_uri(str(model_doc.get("artifactUri") or ""),
                                             self.bucket_store_root)
-        predictor = await asyncio.to_thread(load_predictor, artifact_dir, spec)
+        predictor = load_predictor(artifact_dir, spec)
         meta = ModelMeta(
             model=name,
             display_name=str(model_doc.get("displayName") or ""),
@@ -134,12 +148,44 @@ class ServingEngine:
         batcher = DynamicBatcher(predictor.predict, max_batch_size=cfg.max_batch_size,
                                  max_wait_ms=cfg.max_wait_ms, max_queue=cfg.max_queue,
                                  name=dm_id)
-        self.registry.add(LoadedModel(endpoint_name, dm_id, predictor, batcher, meta))
-        return meta
+        return LoadedModel(endpoint_name, dm_id, predictor, batcher, meta)
+
+    def _register(self, model: LoadedModel) -> ModelMeta:
+        current = self.registry.get(model.endpoint, model.deployed_model_id)
+        if current is not model:
+            if current is not None:  # still draining from an earlier undeploy
+                raise NoDeployedModelError(
+                    f"deployed model {model.deployed_model_id} is still being undeployed")
+            self.registry.add(model)
+        return model.meta
 
     async def on_undeploy(self, endpoint_name: str, deployed_model_id: str) -> None:
         """Stop routing to the model, let its requests in flight finish, then free it."""
         await self.registry.unload(endpoint_name, deployed_model_id)
+
+    def begin_undeploy(self, endpoint_name: str, deployed_model_id: str) -> None:
+        """Non-blocking `on_undeploy`, for a synchronous handler: routing stops now; the
+        model is freed on the event loop once its requests in flight finish."""
+        model = self.registry.get(endpoint_name, deployed_model_id)
+        if model is None:
+            return
+        model.unloading = True
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # called from a worker thread: use the loop that serves
+            loop = self._loop
+        if loop is None or loop.is_closed():
+            if model.in_flight == 0:  # nothing is serving: nothing to wait for
+                self.registry.discard(endpoint_name, deployed_model_id)
+                model.batcher.close_now()
+            return
+        loop.call_soon_threadsafe(self._spawn, self.on_undeploy(endpoint_name,
+                                                                deployed_model_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def on_traffic(self, endpoint_name: str, split: Mapping[str, Any] | None) -> None:
         """Swap the endpoint's traffic split atomically."""
@@ -169,6 +215,7 @@ class ServingEngine:
                       endpoint_doc: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Serve `:predict`; returns Vertex's PredictResponse JSON. Raises ServingError."""
         start = time.perf_counter()
+        self._loop = asyncio.get_running_loop()
         if endpoint_doc is not None:
             self.on_endpoint(endpoint_name, endpoint_doc)
         payload = self._parse(body)
@@ -192,6 +239,7 @@ class ServingEngine:
         """Serve `:rawPredict`: the body goes to the predictor's raw interface if it has one,
         else it is read as `{"instances": [...]}` and answered `{"predictions": [...]}`."""
         start = time.perf_counter()
+        self._loop = asyncio.get_running_loop()
         if endpoint_doc is not None:
             self.on_endpoint(endpoint_name, endpoint_doc)
         self._check_size(body)
@@ -259,10 +307,7 @@ class ServingEngine:
                   if m.deployed_model_id != primary and not m.unloading]
         if not others:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._mirror(endpoint, primary, others, instances, rows))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._mirror(endpoint, primary, others, instances, rows))
 
     async def _mirror(self, endpoint: str, primary: str, others: list[str],
                       instances: list[Any], rows: list[Any]) -> None:

@@ -159,6 +159,9 @@ class ServingRegistry:
         finally:
             model.release()
 
+    def discard(self, endpoint: str, deployed_model_id: str) -> None:
+        self._models.pop((endpoint, deployed_model_id), None)
+
     async def unload(self, endpoint: str, deployed_model_id: str) -> LoadedModel | None:
         """Stop routing to a model, wait for its in-flight requests, then close it."""
         model = self._models.get((endpoint, deployed_model_id))
