@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vertexdeploy.emulator.apierror import failed_precondition
 from vertexdeploy.emulator.routing import ApiRoute, Call, route
 
 if TYPE_CHECKING:
@@ -22,12 +21,29 @@ if TYPE_CHECKING:
 async def serve_predict(request: Request, endpoint_name: str, kind: str) -> Response:
     """Answer a prediction request; ``kind`` is ``"predict"`` or ``"rawPredict"``.
 
-    The emulator is at ``request.app.state.emulator`` (an EmulatorState). Raise
-    ``apierror.ApiError`` for refusals; the caller turns it into Google's envelope.
+    The serving engine routes by the endpoint's stored split, batches, logs and meters;
+    its refusals come back as ``apierror.ApiError`` in Google's envelope.
     """
+    from starlette.responses import JSONResponse
+    from starlette.responses import Response as PlainResponse
+
+    from vertexdeploy.emulator.serving.errors import ServingError
+    from vertexdeploy.emulator.serving.hooks import api_error, engine_for, restore
+
     state: EmulatorState = request.app.state.emulator
-    state.store.require(endpoint_name, "Endpoint")
-    raise failed_precondition(f"{kind}: model serving is not implemented yet.")
+    endpoint = state.store.require(endpoint_name, "Endpoint")
+    engine = engine_for(state)
+    await restore(state, engine, endpoint_name, endpoint)
+    body = await request.body()
+    try:
+        if kind == "predict":
+            return JSONResponse(await engine.predict(endpoint_name, body, endpoint_doc=endpoint))
+        raw = await engine.raw_predict(endpoint_name, body,
+                                       request.headers.get("content-type", ""),
+                                       endpoint_doc=endpoint)
+    except ServingError as exc:
+        raise api_error(exc) from exc
+    return PlainResponse(raw.body, media_type=raw.content_type, headers=raw.headers())
 
 
 async def _predict(call: Call) -> Response:

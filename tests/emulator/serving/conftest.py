@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import joblib
 import numpy as np
 import pytest
+from serving_fixtures import Saved
 
 BUCKET = "models-bucket"
 
@@ -34,14 +33,6 @@ class Doubler:
     def postprocess(self, results):
         return {"predictions": [{"total": t} for t in results]}
 '''
-
-
-@dataclass
-class Saved:
-    dir: Path
-    uri: str
-    model: Any
-    x: np.ndarray
 
 
 @pytest.fixture(scope="session")
@@ -109,11 +100,3 @@ def models(bucket_root: Path) -> dict[str, Saved]:
     (d / "config.json").write_text('{"factor": 2}')
     out["custom"] = Saved(d, uri, None, iris_x)
     return out
-
-
-SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
-XGBOOST_IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest"
-
-
-def spec(image: str, **env: str) -> dict[str, Any]:
-    return {"imageUri": image, "env": [{"name": k, "value": v} for k, v in env.items()]}

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SKLEARN_IMAGE, Saved, spec
+from serving_fixtures import SKLEARN_IMAGE, Saved, spec
 
 from vertexdeploy.emulator.serving.artifacts import artifact_sha256
 from vertexdeploy.emulator.serving.engine import ServingConfig, ServingEngine

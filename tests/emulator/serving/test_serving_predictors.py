@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import xgboost
-from conftest import SKLEARN_IMAGE, XGBOOST_IMAGE, Saved, spec
+from serving_fixtures import SKLEARN_IMAGE, XGBOOST_IMAGE, Saved, spec
 
 from vertexdeploy.emulator.serving.artifacts import artifact_sha256
 from vertexdeploy.emulator.serving.errors import (
