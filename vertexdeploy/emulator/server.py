@@ -6,8 +6,10 @@ and ``.port`` is known at once.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -27,7 +29,21 @@ from vertexdeploy.emulator.state import EmulatorState
 from vertexdeploy.errors import EmulatorError
 
 INFO_FILE = "emulator.json"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    """uvicorn re-raises SIGTERM after a graceful shutdown; exit via SystemExit so that
+    ``finally`` blocks (removing the pid file, closing the database) still run."""
+    raise SystemExit(0)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -118,7 +134,7 @@ def serve_forever(
     announce: bool = True,
 ) -> None:
     """Serve in this thread until SIGINT/SIGTERM; keeps ``<data_dir>/emulator.json`` meanwhile."""
-    if host not in _LOOPBACK:
+    if not is_loopback(host):
         print(
             f"warning: binding the emulator to {host}: it has no authentication and anyone "
             "who can reach this address can change its state.",
@@ -145,6 +161,8 @@ def serve_forever(
     os.replace(tmp, info_path)
     if announce:
         print(f"Vertex AI emulator listening on {info['url']} (data: {data_dir})", flush=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_term)
     try:
         uvicorn.Server(_config(create_app(state))).run(sockets=[sock])
     finally:

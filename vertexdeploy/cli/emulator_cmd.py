@@ -1,0 +1,82 @@
+"""`emulator`: start, stop and inspect the local Vertex AI emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vertexdeploy.cli.common import echo_json, handle_errors, output_option
+
+DEFAULT_DATA_DIR = ".vertexdeploy/emulator"
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Where the emulator keeps its state, buckets and pid file.",
+)
+
+
+@click.group("emulator")
+def emulator_group() -> None:
+    """Run the local Vertex AI emulator (the `local` target)."""
+
+
+@emulator_group.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=0, show_default=True, help="Port; 0 picks a free one.")
+@data_dir_option
+@click.option("--detach", is_flag=True, help="Run in the background and print its URL.")
+@handle_errors
+def start(host: str, port: int, data_dir: Path, detach: bool) -> None:
+    """Start the emulator (in the foreground until Ctrl-C, unless --detach)."""
+    if detach:
+        from vertexdeploy.emulator import daemon
+
+        info = daemon.start_detached(data_dir, host=host, port=port)
+        click.echo(info.url)
+        return
+    from vertexdeploy.emulator.daemon import find_running
+    from vertexdeploy.emulator.server import serve_forever
+    from vertexdeploy.errors import EmulatorError
+
+    running = find_running(data_dir)
+    if running is not None:
+        raise EmulatorError(f"An emulator already serves {data_dir} at {running.url}.")
+    serve_forever(data_dir, host=host, port=port)
+
+
+@emulator_group.command()
+@data_dir_option
+@handle_errors
+def stop(data_dir: Path) -> None:
+    """Stop the emulator serving --data-dir."""
+    from vertexdeploy.emulator import daemon
+
+    if daemon.stop(data_dir):
+        click.echo("stopped")
+    else:
+        click.echo("not running")
+
+
+@emulator_group.command()
+@data_dir_option
+@output_option
+@handle_errors
+def status(data_dir: Path, output: str) -> None:
+    """Show whether the emulator runs, its URL, and what it holds."""
+    from vertexdeploy.emulator import daemon
+
+    info = daemon.status(data_dir)
+    if output == "json":
+        echo_json(info)
+        return
+    if info["running"]:
+        click.echo(f"running  {info['url']}  (pid {info['pid']})")
+    else:
+        click.echo("not running")
+    click.echo(f"data dir {info['data_dir']}")
+    for label, count in info["resources"].items():
+        click.echo(f"  {label:<34} {count}")
