@@ -7,12 +7,17 @@ Backends and the emulator are imported lazily so `validate` and `plan --offline`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from vertexdeploy.apply import ApplyResult, execute_plan
+from vertexdeploy.apply.report import Reporter
+from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.desired import build_desired
-from vertexdeploy.errors import UsageError
+from vertexdeploy.errors import PlanStaleError, UsageError
 from vertexdeploy.manifest import LoadedManifest, load_manifest
 from vertexdeploy.plan import LiveState, Plan, diff
+from vertexdeploy.status import StatusReport, build_status
 
 
 def validate(files: Sequence[str]) -> LoadedManifest:
@@ -48,6 +53,92 @@ def plan_offline(files: Sequence[str], state_file: str | None = None) -> Plan:
     return plan_against(loaded, live)
 
 
-def plan_live(files: Sequence[str]) -> Plan:
+@dataclass(frozen=True)
+class LivePlan:
+    """A plan made against live state, with the backend that read it."""
+
+    plan: Plan
+    backend: VertexBackend
+    loaded: LoadedManifest
+
+
+def plan_live(files: Sequence[str]) -> LivePlan:
     """Plan against the live state the manifest's target reports."""
-    raise UsageError("planning against live state needs a backend; use --offline or --state")
+    from vertexdeploy.backends.connect import backend_for
+
+    loaded = load_manifest(files)
+    backend = backend_for(loaded.spec)
+    return LivePlan(plan_against(loaded, backend.read_live()), backend, loaded)
+
+
+def load_plan_file(path: str) -> Plan:
+    try:
+        return Plan.from_json(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read plan: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise UsageError(f"{path}: not a plan file: {exc}") from exc
+
+
+def check_not_stale(plan: Plan) -> LivePlan:
+    """Re-read live state for a saved plan; refuse when it moved since the plan was made."""
+    from vertexdeploy.backends.connect import backend_for
+
+    loaded = load_manifest(plan.manifest_files)
+    backend = backend_for(loaded.spec)
+    live = backend.read_live()
+    if live.fingerprint() != plan.live_fingerprint:
+        raise PlanStaleError(
+            "live state has changed since this plan was made; run `vertexdeploy plan` again"
+        )
+    return LivePlan(plan, backend, loaded)
+
+
+def apply(
+    live_plan: LivePlan,
+    *,
+    parallelism: int = 8,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> ApplyResult:
+    return execute_plan(
+        live_plan.plan,
+        live_plan.backend,
+        parallelism=parallelism,
+        timeout=timeout,
+        reporter=reporter,
+    )
+
+
+def plan_destroy(files: Sequence[str]) -> LivePlan:
+    """A plan that removes every endpoint, deployment and monitoring job of the stack."""
+    from vertexdeploy.backends.connect import backend_for
+
+    loaded = load_manifest(files)
+    backend = backend_for(loaded.spec)
+    m = loaded.spec
+    plan = diff(
+        LiveState(),
+        backend.read_live(),
+        stack=m.stack,
+        target=m.target,
+        project=m.project,
+        region=m.region,
+        manifest_files=loaded.files,
+    )
+    return LivePlan(plan, backend, loaded)
+
+
+def delete_models(live_plan: LivePlan) -> list[str]:
+    """Delete the stack's registry models (after its endpoints are gone)."""
+    backend = live_plan.backend
+    names = sorted({r.meta["name"] for r in backend.read_live().of_kind("model_version")})
+    for name in names:
+        backend.delete_model(name)
+    return names
+
+
+def status(files: Sequence[str]) -> StatusReport:
+    """Live resources of the stack, with drift from the manifest."""
+    live_plan = plan_live(files)
+    return build_status(live_plan.plan, live_plan.backend)

@@ -162,7 +162,12 @@ def build_desired(loaded: LoadedManifest) -> LiveState:
                         "interval_hours": ep.monitoring.interval_hours,
                         "sampling_rate": ep.monitoring.sampling_rate,
                     },
-                    meta={"spec": json.dumps(spec, sort_keys=True)},
+                    meta={
+                        "spec": json.dumps(spec, sort_keys=True),
+                        "baseline_source": _source(loaded, ep.monitoring.baseline.uri)
+                        if ep.monitoring.baseline
+                        else "",
+                    },
                 )
             )
     for job in m.batch_jobs:
@@ -174,10 +179,18 @@ def build_desired(loaded: LoadedManifest) -> LiveState:
                 address=f"batch_job.{job.name}",
                 kind="batch_job",
                 attrs={"model": model_name, "model_version": fp, "spec_hash": spec_hash(spec)},
-                meta={"spec": json.dumps(spec, sort_keys=True)},
+                meta={
+                    "spec": json.dumps(spec, sort_keys=True),
+                    "inputs": json.dumps([_source(loaded, u) for u in job.input.uris]),
+                },
             )
         )
     return LiveState.of(resources)
+
+
+def _source(loaded: LoadedManifest, uri: str) -> str:
+    """A data URI as the backend needs it: remote URIs as they are, local paths absolute."""
+    return uri if "://" in uri else str(loaded.resolve_path(uri))
 
 
 def _resolved(m: Manifest, ref: str) -> tuple[str, int]:

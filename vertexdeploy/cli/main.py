@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "validate": "vertexdeploy.cli.manifest_cmds:validate",
     "schema": "vertexdeploy.cli.manifest_cmds:schema",
     "plan": "vertexdeploy.cli.plan_cmd:plan",
+    "apply": "vertexdeploy.cli.apply_cmds:apply",
+    "destroy": "vertexdeploy.cli.apply_cmds:destroy",
+    "status": "vertexdeploy.cli.apply_cmds:status",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }
 

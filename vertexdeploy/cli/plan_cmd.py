@@ -45,7 +45,7 @@ def plan(
     if offline or state_file:
         result = deployer.plan_offline(files, state_file)
     else:
-        result = deployer.plan_live(files)
+        result = deployer.plan_live(files).plan
     if out_file:
         Path(out_file).write_text(result.to_json())
     click.echo(render_json(result) if output == "json" else render_text(result, use_color()))

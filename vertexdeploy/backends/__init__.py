@@ -1,0 +1,1 @@
+"""Backends: read live state and write changes. Only vertex.py imports google.cloud."""

@@ -1,0 +1,53 @@
+"""Pick the backend for a manifest's target: the local emulator or Vertex AI.
+
+For ``target: local`` the emulator is found through ``VERTEXDEPLOY_EMULATOR_URL`` or the
+pid/port file in its data dir (``VERTEXDEPLOY_EMULATOR_DIR``, default
+``.vertexdeploy/emulator``); when none runs, one is started detached.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from vertexdeploy.backends.vertex import Connection, VertexBackend
+from vertexdeploy.manifest.spec import Manifest
+
+DEFAULT_DATA_DIR = Path(".vertexdeploy") / "emulator"
+
+
+def emulator_data_dir() -> Path:
+    return Path(os.environ.get("VERTEXDEPLOY_EMULATOR_DIR", str(DEFAULT_DATA_DIR)))
+
+
+def emulator_url(start: bool = True) -> str:
+    url = os.environ.get("VERTEXDEPLOY_EMULATOR_URL")
+    if url:
+        return url.rstrip("/")
+    from vertexdeploy.emulator import daemon
+
+    data_dir = emulator_data_dir()
+    info = daemon.find_running(data_dir)
+    if info is None:
+        if not start:
+            from vertexdeploy.errors import EmulatorError
+
+            raise EmulatorError(f"no emulator is running for {data_dir}")
+        info = daemon.start_detached(data_dir)
+        print(
+            f"started the local Vertex AI emulator at {info.url} (data: {data_dir})",
+            file=sys.stderr,
+        )
+    return info.url
+
+
+def backend_for(manifest: Manifest) -> VertexBackend:
+    endpoint = emulator_url() if manifest.target == "local" else None
+    conn = Connection(
+        project=manifest.project,
+        region=manifest.region,
+        api_endpoint=endpoint,
+        staging_bucket=manifest.staging_bucket,
+    )
+    return VertexBackend(conn, manifest.stack)

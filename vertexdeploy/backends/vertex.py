@@ -1,0 +1,727 @@
+"""The Vertex AI backend: the ONLY module that imports google.cloud.
+
+It drives the ``google.cloud.aiplatform_v1`` GAPIC clients with explicit project, location
+and client options (no ``aiplatform.init``, no global state). The same code reaches Vertex
+AI (regional endpoint, Application Default Credentials, default transport) and the local
+emulator (its URL, REST transport, anonymous credentials).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vertexdeploy import labels as L
+from vertexdeploy.backends import mapping
+from vertexdeploy.backends.base import Progress
+from vertexdeploy.errors import BackendError, TransientBackendError
+from vertexdeploy.plan.model import Change
+from vertexdeploy.plan.state import LiveState, Resource
+
+T = TypeVar("T")
+TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to reach the API."""
+
+    project: str
+    region: str
+    api_endpoint: str | None = None  # e.g. http://127.0.0.1:8080 for the emulator
+    staging_bucket: str = ""
+
+    @property
+    def local(self) -> bool:
+        return bool(self.api_endpoint and self.api_endpoint.startswith("http://"))
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}"
+
+
+def _to_dict(message: Any) -> dict[str, Any]:
+    return type(message).to_dict(  # type: ignore[no-any-return]
+        message, preserving_proto_field_name=True, use_integers_for_enums=False
+    )
+
+
+def call(address: str, fn: Callable[[], T]) -> T:
+    """Run one API call, turning SDK exceptions into the project's errors."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        return fn()
+    except gexc.GoogleAPICallError as exc:
+        code = int(exc.code) if exc.code is not None else None
+        message = getattr(exc, "message", None) or str(exc)
+        cls = TransientBackendError if code in TRANSIENT_CODES else BackendError
+        raise cls(message, address=address, code=code) from exc
+    except gexc.RetryError as exc:
+        raise TransientBackendError(str(exc), address=address) from exc
+    except (ConnectionError, OSError) as exc:
+        raise TransientBackendError(f"cannot reach the API: {exc}", address=address) from exc
+    except Exception as exc:  # requests' ConnectionError is not an OSError subclass
+        if type(exc).__name__ in {"ConnectionError", "ConnectTimeout", "ReadTimeout"}:
+            raise TransientBackendError(f"cannot reach the API: {exc}", address=address) from exc
+        raise
+
+
+class VertexBackend:
+    """Reads a stack's live state and executes plan changes against one project/region."""
+
+    def __init__(self, conn: Connection, stack: str) -> None:
+        self.conn = conn
+        self.stack = stack
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._versions: dict[tuple[str, str], str] = {}  # (model, fingerprint) -> version name
+        self._deployed: dict[tuple[str, str], str] = {}  # (endpoint, deployment) -> id
+        self.read_calls = 0
+
+    # ---------- clients ----------
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        if self.conn.local:
+            from google.auth.credentials import AnonymousCredentials
+
+            return {
+                "credentials": AnonymousCredentials(),
+                "transport": "rest",
+                "client_options": {"api_endpoint": self.conn.api_endpoint},
+            }
+        endpoint = self.conn.api_endpoint or f"{self.conn.region}-aiplatform.googleapis.com"
+        return {"client_options": {"api_endpoint": endpoint}}
+
+    @cached_property
+    def models(self) -> Any:
+        from google.cloud.aiplatform_v1 import ModelServiceClient
+
+        return ModelServiceClient(**self._client_kwargs())
+
+    @cached_property
+    def endpoints(self) -> Any:
+        from google.cloud.aiplatform_v1 import EndpointServiceClient
+
+        return EndpointServiceClient(**self._client_kwargs())
+
+    @cached_property
+    def jobs(self) -> Any:
+        from google.cloud.aiplatform_v1 import JobServiceClient
+
+        return JobServiceClient(**self._client_kwargs())
+
+    @cached_property
+    def predictions(self) -> Any:
+        from google.cloud.aiplatform_v1 import PredictionServiceClient
+
+        return PredictionServiceClient(**self._client_kwargs())
+
+    @cached_property
+    def storage(self) -> Any:
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        if self.conn.local:
+            from google.auth.credentials import AnonymousCredentials
+
+            return storage.Client(
+                project=self.conn.project,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.conn.api_endpoint},
+            )
+        return storage.Client(project=self.conn.project)
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks[key]
+        with lock:
+            yield
+
+    # ---------- reading ----------
+
+    def _stack_filter(self) -> str:
+        return f'labels.{L.STACK}="{self.stack}"'
+
+    def read_live(self) -> LiveState:
+        """Four list calls plus one listVersions per managed model."""
+        resources: list[Resource] = []
+        versions: dict[tuple[str, str], Resource] = {}
+        parent = self.conn.parent
+        models = self._list(
+            "models",
+            lambda: self.models.list_models(
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+            ),
+        )
+        for model in models:
+            base = model["name"].split("@")[0]
+            for v in self._list(base, functools.partial(self._versions_pager, base)):
+                res = mapping.version_resource(v)
+                if res is None or (v.get("labels") or {}).get(L.STACK) != self.stack:
+                    continue
+                versions[(base, str(v.get("version_id")))] = res
+                resources.append(res)
+        endpoints = self._list(
+            "endpoints",
+            lambda: self.endpoints.list_endpoints(
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+            ),
+        )
+        for ep in endpoints:
+            resources += mapping.endpoint_resources(ep, versions)
+        for job in self._list(
+            "monitoring",
+            lambda: self.jobs.list_model_deployment_monitoring_jobs(
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+            ),
+        ):
+            res = mapping.monitoring_resource(job)
+            if res:
+                resources.append(res)
+        latest: dict[str, tuple[str, Resource]] = {}
+        for job in self._list(
+            "batch",
+            lambda: self.jobs.list_batch_prediction_jobs(
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+            ),
+        ):
+            res = mapping.batch_resource(job)
+            if res and (
+                res.address not in latest or job.get("create_time", "") >= latest[res.address][0]
+            ):
+                latest[res.address] = (str(job.get("create_time", "")), res)
+        resources += [r for _, r in latest.values()]
+        return LiveState.of(resources)
+
+    def _versions_pager(self, model_name: str) -> Any:
+        return self.models.list_model_versions(request={"name": model_name, "page_size": 1000})
+
+    def _list(self, address: str, fn: Callable[[], Any]) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            out = []
+            for page in fn().pages:
+                self.read_calls += 1
+                for field in (
+                    "models",
+                    "endpoints",
+                    "model_deployment_monitoring_jobs",
+                    "batch_prediction_jobs",
+                ):
+                    items = getattr(page, field, None)
+                    if items is not None:
+                        out += [_to_dict(m) for m in items]
+                        break
+            return out
+
+        return call(address, run)
+
+    # ---------- writing ----------
+
+    def execute(self, change: Change, *, timeout: float | None, progress: Progress) -> None:
+        handler = getattr(self, f"_{change.kind}_{change.action.value}", None)
+        if handler is None:
+            raise BackendError(
+                f"no way to {change.action.value} a {change.kind}", address=change.address
+            )
+        handler(change, timeout, progress)
+
+    def _wait(
+        self, address: str, op: Any, timeout: float | None, progress: Progress, what: str
+    ) -> Any:
+        progress(f"waiting for {what}")
+        return call(address, lambda: op.result(timeout=timeout))
+
+    # model versions
+
+    def _model_version_noop(self, change: Change, *_: Any) -> None:
+        self._remember_version(change)
+
+    def _remember_version(self, change: Change) -> None:
+        if change.live_meta.get("name"):
+            attrs = change.before or {}
+            self._versions[(attrs["model"], attrs["fingerprint"])] = (
+                f"{change.live_meta['name']}@{change.live_meta['version_id']}"
+            )
+
+    def model_id(self, logical: str) -> str:
+        return L.resource_id(self.stack, logical)
+
+    def _model_version_create(
+        self, change: Change, timeout: float | None, progress: Progress
+    ) -> None:
+        attrs = change.after or {}
+        source = change.desired_meta.get("source", "")
+        if source and not source.startswith("gs://"):
+            progress(f"staging {source} to {attrs['artifact_uri']}")
+            self.stage_directory(change.address, Path(source), attrs["artifact_uri"])
+        model_id = self.model_id(attrs["model"])
+        model_name = f"{self.conn.parent}/models/{model_id}"
+        body = mapping.model_request(attrs, self.stack, change.desired_meta.get("description", ""))
+        with self._lock(model_name):
+            exists = self._model_exists(change.address, model_name)
+            request: dict[str, Any] = {"parent": self.conn.parent, "model": body}
+            if exists:
+                request["parent_model"] = model_name
+            else:
+                request["model_id"] = model_id
+            op = call(change.address, lambda: self.models.upload_model(request=request))
+            result = self._wait(change.address, op, timeout, progress, "model upload")
+            version_id = str(result.model_version_id)
+            name = f"{model_name}@{version_id}"
+            if attrs["aliases"]:
+                call(
+                    change.address,
+                    lambda: self.models.merge_version_aliases(
+                        request={"name": name, "version_aliases": list(attrs["aliases"])}
+                    ),
+                )
+        self._versions[(attrs["model"], attrs["fingerprint"])] = name
+
+    def _model_exists(self, address: str, model_name: str) -> bool:
+        from google.api_core import exceptions as gexc
+
+        try:
+            call(address, lambda: self.models.get_model(request={"name": model_name}))
+        except BackendError as exc:
+            if isinstance(exc.__cause__, gexc.NotFound):
+                return False
+            raise
+        return True
+
+    def _model_version_update(
+        self, change: Change, timeout: float | None, progress: Progress
+    ) -> None:
+        self._remember_version(change)
+        before, after = change.before or {}, change.after or {}
+        name = f"{change.live_meta['name']}@{change.live_meta['version_id']}"
+        adds = [a for a in after["aliases"] if a not in before.get("aliases", [])]
+        removes = [f"-{a}" for a in before.get("aliases", []) if a not in after["aliases"]]
+        if adds or removes:
+            call(
+                change.address,
+                lambda: self.models.merge_version_aliases(
+                    request={"name": name, "version_aliases": adds + removes}
+                ),
+            )
+
+    def stage_directory(self, address: str, source: Path, uri: str) -> None:
+        """Upload a local directory (or file) under a gs:// prefix; idempotent."""
+        bucket_name, _, prefix = uri.removeprefix("gs://").partition("/")
+        files = (
+            [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        )
+
+        def run() -> None:
+            bucket = self.storage.bucket(bucket_name)
+            if self.conn.local:
+                with self._lock(f"bucket:{bucket_name}"):
+                    if not bucket.exists():
+                        bucket.create()
+            for path in files:
+                rel = path.name if source.is_file() else path.relative_to(source).as_posix()
+                bucket.blob(f"{prefix.rstrip('/')}/{rel}".lstrip("/")).upload_from_filename(
+                    str(path)
+                )
+
+        call(address, run)
+
+    def stage_file(self, address: str, source: Path) -> str:
+        """Upload one local data file to the staging bucket; returns its gs:// URI."""
+        import hashlib
+
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+        uri = (
+            f"{self.conn.staging_bucket.rstrip('/')}/vertexdeploy/{self.stack}/data/"
+            f"{digest}/{source.name}"
+        )
+        self.stage_directory(address, source, uri.rsplit("/", 1)[0])
+        return uri
+
+    def version_name(self, address: str, model: str, fingerprint: str) -> str:
+        """The registry name `.../models/ID@VERSION` of a model version, by fingerprint."""
+        key = (model, fingerprint)
+        if key not in self._versions:
+            base = f"{self.conn.parent}/models/{self.model_id(model)}"
+            for v in self._list(address, functools.partial(self._versions_pager, base)):
+                fp = (v.get("labels") or {}).get(L.FINGERPRINT)
+                if fp:
+                    self._versions[(model, fp)] = f"{base}@{v['version_id']}"
+        if key not in self._versions:
+            raise BackendError(f"model {model} has no version {fingerprint}", address=address)
+        return self._versions[key]
+
+    # endpoints
+
+    def endpoint_name(self, logical: str) -> str:
+        return f"{self.conn.parent}/endpoints/{L.resource_id(self.stack, logical)}"
+
+    def _endpoint_noop(self, change: Change, *_: Any) -> None:
+        return None
+
+    def _endpoint_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        logical = change.address.split(".", 1)[1]
+        body = mapping.endpoint_request(change.after or {}, self.stack, logical)
+        op = call(
+            change.address,
+            lambda: self.endpoints.create_endpoint(
+                request={
+                    "parent": self.conn.parent,
+                    "endpoint": body,
+                    "endpoint_id": L.resource_id(self.stack, logical),
+                }
+            ),
+        )
+        self._wait(change.address, op, timeout, progress, "endpoint creation")
+
+    def _endpoint_update(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        logical = change.address.split(".", 1)[1]
+        body = mapping.endpoint_request(change.after or {}, self.stack, logical)
+        body["name"] = self.endpoint_name(logical)
+        paths = sorted(
+            {mapping.ENDPOINT_MASK[f] for f in change.changed if f in mapping.ENDPOINT_MASK}
+        )
+        call(
+            change.address,
+            lambda: self.endpoints.update_endpoint(
+                request={"endpoint": body, "update_mask": {"paths": paths}}
+            ),
+        )
+
+    def _endpoint_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        name = change.live_meta.get("name") or self.endpoint_name(change.address.split(".")[1])
+        with self._lock(name):
+            endpoint = self._get_endpoint(change.address, name)
+            for dm in endpoint.get("deployed_models") or []:
+                self._undeploy(change.address, name, dm["id"], timeout, progress)
+            op = call(
+                change.address, lambda: self.endpoints.delete_endpoint(request={"name": name})
+            )
+            self._wait(change.address, op, timeout, progress, "endpoint deletion")
+
+    def _get_endpoint(self, address: str, name: str) -> dict[str, Any]:
+        self.read_calls += 1
+        return _to_dict(call(address, lambda: self.endpoints.get_endpoint(request={"name": name})))
+
+    # deployments
+
+    def _deployment_noop(self, change: Change, *_: Any) -> None:
+        return None
+
+    def _deployment_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        _, ep, logical = change.address.split(".")
+        attrs = change.after or {}
+        name = self.endpoint_name(ep)
+        with self._lock(name):
+            self._deploy(change.address, name, ep, logical, attrs, timeout, progress)
+
+    def _deploy(
+        self,
+        address: str,
+        endpoint: str,
+        ep: str,
+        logical: str,
+        attrs: dict[str, Any],
+        timeout: float | None,
+        progress: Progress,
+    ) -> str:
+        version = self.version_name(address, attrs["model"], attrs["model_version"])
+        deployed_id = L.deployed_model_id(
+            self.stack, ep, logical, json.dumps(attrs, sort_keys=True)
+        )
+        current = self._get_endpoint(address, endpoint)
+        if any(dm["id"] == deployed_id for dm in current.get("deployed_models") or []):
+            return deployed_id  # adopted: an earlier, interrupted apply already deployed it
+        split = {k: int(v) for k, v in (current.get("traffic_split") or {}).items()}
+        split = {**split, "0": 0} if split else {"0": 100}
+        dm = mapping.deployed_model_request(
+            attrs, deployed_id=deployed_id, logical=logical, model_version_name=version
+        )
+        op = call(
+            address,
+            lambda: self.endpoints.deploy_model(
+                request={"endpoint": endpoint, "deployed_model": dm, "traffic_split": split}
+            ),
+        )
+        self._wait(address, op, timeout, progress, f"deployment of {logical}")
+        return deployed_id
+
+    def _deployment_update(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        attrs = change.after or {}
+        endpoint = change.live_meta["endpoint"]
+        paths = []
+        if "min_replicas" in change.changed:
+            paths.append("dedicated_resources.min_replica_count")
+        if "max_replicas" in change.changed:
+            paths.append("dedicated_resources.max_replica_count")
+        if "autoscaling" in change.changed:
+            paths.append("dedicated_resources.autoscaling_metric_specs")
+        dm = {
+            "id": change.live_meta["id"],
+            "dedicated_resources": mapping.dedicated_resources(attrs),
+        }
+        op = call(
+            change.address,
+            lambda: self.endpoints.mutate_deployed_model(
+                request={
+                    "endpoint": endpoint,
+                    "deployed_model": dm,
+                    "update_mask": {"paths": paths},
+                }
+            ),
+        )
+        self._wait(change.address, op, timeout, progress, "replica/autoscaling change")
+
+    def _deployment_replace(
+        self, change: Change, timeout: float | None, progress: Progress
+    ) -> None:
+        """Create the new deployed model, move the old one's traffic to it, then undeploy."""
+        _, ep, logical = change.address.split(".")
+        endpoint = change.live_meta["endpoint"]
+        old_id = change.live_meta["id"]
+        with self._lock(endpoint):
+            new_id = self._deploy(
+                change.address, endpoint, ep, logical, change.after or {}, timeout, progress
+            )
+            current = self._get_endpoint(change.address, endpoint)
+            split = {k: int(v) for k, v in (current.get("traffic_split") or {}).items()}
+            moved = split.pop(old_id, 0)
+            split[new_id] = split.get(new_id, 0) + moved
+            if moved:
+                progress(f"moving {moved}% from {old_id} to {new_id}")
+                self._set_split(change.address, endpoint, split)
+            self._undeploy(change.address, endpoint, old_id, timeout, progress)
+
+    def _deployment_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        endpoint = change.live_meta["endpoint"]
+        with self._lock(endpoint):
+            self._undeploy(change.address, endpoint, change.live_meta["id"], timeout, progress)
+
+    def _undeploy(
+        self,
+        address: str,
+        endpoint: str,
+        deployed_id: str,
+        timeout: float | None,
+        progress: Progress,
+    ) -> None:
+        current = self._get_endpoint(address, endpoint)
+        if not any(dm["id"] == deployed_id for dm in current.get("deployed_models") or []):
+            return
+        split = {k: int(v) for k, v in (current.get("traffic_split") or {}).items()}
+        share = split.pop(deployed_id, 0)
+        if share and split:
+            # Only reached when the whole endpoint goes: give the share to the largest other.
+            target = max(split, key=lambda k: (split[k], k))
+            split[target] += share
+        op = call(
+            address,
+            lambda: self.endpoints.undeploy_model(
+                request={
+                    "endpoint": endpoint,
+                    "deployed_model_id": deployed_id,
+                    "traffic_split": split,
+                }
+            ),
+        )
+        self._wait(address, op, timeout, progress, f"undeploy of {deployed_id}")
+
+    def _set_split(self, address: str, endpoint: str, split: dict[str, int]) -> None:
+        total = sum(split.values())
+        if split and total != 100:
+            raise BackendError(
+                f"refusing to send a traffic split summing to {total}: {split}", address=address
+            )
+        body = {"name": endpoint, "traffic_split": split}
+        call(
+            address,
+            lambda: self.endpoints.update_endpoint(
+                request={"endpoint": body, "update_mask": {"paths": ["traffic_split"]}}
+            ),
+        )
+
+    # traffic
+
+    def _traffic_noop(self, change: Change, *_: Any) -> None:
+        return None
+
+    def _traffic_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        self.set_traffic(
+            change.address, change.address.split(".")[1], (change.after or {})["split"]
+        )
+
+    _traffic_update = _traffic_create
+
+    def _traffic_delete(self, change: Change, *_: Any) -> None:
+        return None  # traffic goes with its deployments
+
+    def set_traffic(self, address: str, ep: str, split: dict[str, int]) -> None:
+        """Set an endpoint's split by logical deployment names."""
+        endpoint = self.endpoint_name(ep)
+        with self._lock(endpoint):
+            current = self._get_endpoint(address, endpoint)
+            by_name: dict[str, str] = {}
+            for dm in current.get("deployed_models") or []:
+                by_name.setdefault(dm.get("display_name", ""), dm["id"])
+            # prefer the deployed model carrying traffic when names repeat mid-replace
+            old = {k: int(v) for k, v in (current.get("traffic_split") or {}).items()}
+            for dm in current.get("deployed_models") or []:
+                if old.get(dm["id"], 0) > 0:
+                    by_name[dm.get("display_name", "")] = dm["id"]
+            missing = [n for n, pct in split.items() if pct and n not in by_name]
+            if missing:
+                raise BackendError(f"no deployed model named {', '.join(missing)}", address=address)
+            ids = {dm["id"]: 0 for dm in current.get("deployed_models") or []}
+            for n, pct in split.items():
+                if n in by_name:
+                    ids[by_name[n]] = int(pct)
+            self._set_split(address, endpoint, ids)
+
+    def current_split(self, ep: str) -> dict[str, int]:
+        """An endpoint's split by logical deployment names."""
+        endpoint = self._get_endpoint(f"traffic.{ep}", self.endpoint_name(ep))
+        names = {
+            dm["id"]: dm.get("display_name") or dm["id"]
+            for dm in endpoint.get("deployed_models") or []
+        }
+        split = {k: int(v) for k, v in (endpoint.get("traffic_split") or {}).items()}
+        return {names[i]: split.get(i, 0) for i in names}
+
+    def deployed_ids(self, ep: str) -> dict[str, str]:
+        endpoint = self._get_endpoint(f"endpoint.{ep}", self.endpoint_name(ep))
+        return {
+            dm.get("display_name") or dm["id"]: dm["id"]
+            for dm in endpoint.get("deployed_models") or []
+        }
+
+    def undeploy_logical(self, ep: str, logical: str, timeout: float | None = None) -> None:
+        endpoint = self.endpoint_name(ep)
+        with self._lock(endpoint):
+            ids = self.deployed_ids(ep)
+            if logical in ids:
+                self._undeploy(
+                    f"deployment.{ep}.{logical}", endpoint, ids[logical], timeout, lambda _m: None
+                )
+
+    # monitoring
+
+    def _monitoring_noop(self, change: Change, *_: Any) -> None:
+        return None
+
+    def _monitoring_body(self, change: Change) -> dict[str, Any]:
+        ep = change.address.split(".")[1]
+        endpoint = self.endpoint_name(ep)
+        spec = json.loads(change.desired_meta["spec"])
+        baseline_uri = None
+        if spec.get("baseline"):
+            source = change.desired_meta.get("baseline_source", spec["baseline"]["uri"])
+            baseline_uri = (
+                source if "://" in source else self.stage_file(change.address, Path(source))
+            )
+        ids = sorted(self.deployed_ids(ep).values())
+        return mapping.monitoring_request(
+            spec,
+            stack=self.stack,
+            endpoint_logical=ep,
+            endpoint_name=endpoint,
+            deployed_ids=ids,
+            spec_hash=(change.after or {})["spec_hash"],
+            baseline_uri=baseline_uri,
+        )
+
+    def _monitoring_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        body = self._monitoring_body(change)
+        call(
+            change.address,
+            lambda: self.jobs.create_model_deployment_monitoring_job(
+                request={"parent": self.conn.parent, "model_deployment_monitoring_job": body}
+            ),
+        )
+
+    def _monitoring_update(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        body = self._monitoring_body(change)
+        body["name"] = change.live_meta["name"]
+        paths = [
+            "model_deployment_monitoring_objective_configs",
+            "model_deployment_monitoring_schedule_config",
+            "logging_sampling_strategy",
+            "labels",
+            "model_monitoring_alert_config",
+        ]
+        op = call(
+            change.address,
+            lambda: self.jobs.update_model_deployment_monitoring_job(
+                request={"model_deployment_monitoring_job": body, "update_mask": {"paths": paths}}
+            ),
+        )
+        self._wait(change.address, op, timeout, progress, "monitoring update")
+
+    def _monitoring_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        op = call(
+            change.address,
+            lambda: self.jobs.delete_model_deployment_monitoring_job(
+                request={"name": change.live_meta["name"]}
+            ),
+        )
+        self._wait(change.address, op, timeout, progress, "monitoring deletion")
+
+    # batch jobs
+
+    def _batch_job_noop(self, change: Change, *_: Any) -> None:
+        return None
+
+    def _batch_job_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        attrs = change.after or {}
+        version = self.version_name(change.address, attrs["model"], attrs["model_version"])
+        inputs = [
+            u if "://" in u else self.stage_file(change.address, Path(u))
+            for u in json.loads(change.desired_meta["inputs"])
+        ]
+        body = mapping.batch_request(
+            change.desired_meta["spec"],
+            stack=self.stack,
+            model_version_name=version,
+            input_uris=inputs,
+            spec_hash=attrs["spec_hash"],
+            fingerprint=attrs["model_version"],
+            model_logical=attrs["model"],
+        )
+        call(
+            change.address,
+            lambda: self.jobs.create_batch_prediction_job(
+                request={"parent": self.conn.parent, "batch_prediction_job": body}
+            ),
+        )
+
+    _batch_job_replace = _batch_job_create
+
+    def delete_model(self, name: str) -> None:
+        op = call(name, lambda: self.models.delete_model(request={"name": name}))
+        call(name, lambda: op.result(timeout=600))
+
+    # predictions
+
+    def predict(self, ep: str, instances: list[Any]) -> dict[str, Any]:
+        from google.protobuf import json_format, struct_pb2
+
+        values = [json_format.ParseDict(i, struct_pb2.Value()) for i in instances]
+        response = call(
+            f"endpoint.{ep}",
+            lambda: self.predictions.predict(
+                request={"endpoint": self.endpoint_name(ep), "instances": values}
+            ),
+        )
+        return {
+            "predictions": [json_format.MessageToDict(p) for p in response._pb.predictions],
+            "deployed_model_id": response.deployed_model_id,
+            "model": response.model,
+            "model_version_id": response.model_version_id,
+        }

@@ -1,0 +1,156 @@
+"""`apply`, `destroy`, `status`: commands that change or inspect live resources."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vertexdeploy import deployer
+from vertexdeploy.apply import ApplyResult
+from vertexdeploy.apply.report import LineReporter, LiveReporter, NullReporter, Reporter
+from vertexdeploy.cli.common import echo_json, handle_errors, output_option, use_color
+from vertexdeploy.errors import ExitCode, UsageError
+from vertexdeploy.plan.render import render_text, summary_line
+
+
+def _reporter(output: str) -> Reporter:
+    if output == "json":
+        return NullReporter()
+    return LiveReporter() if sys.stderr.isatty() else LineReporter()
+
+
+def _confirm(plan_text: str, auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to confirm on: pass --auto-approve to apply without asking")
+    click.echo(plan_text)
+    if not click.confirm("Apply these changes?", default=False):
+        raise click.Abort()
+
+
+def _run(
+    live_plan: deployer.LivePlan,
+    output: str,
+    auto_approve: bool,
+    parallelism: int,
+    timeout: float | None,
+) -> ApplyResult:
+    plan = live_plan.plan
+    if not plan.has_changes:
+        if output == "json":
+            echo_json({"ok": True, "summary": plan.counts(), "changes": []})
+        else:
+            click.echo(summary_line(plan))
+        return ApplyResult()
+    if output != "json" or not auto_approve:
+        _confirm(render_text(plan, use_color()), auto_approve)
+    reporter = _reporter(output)
+    try:
+        result = deployer.apply(
+            live_plan, parallelism=parallelism, timeout=timeout, reporter=reporter
+        )
+    finally:
+        close = getattr(reporter, "close", None)
+        if close:
+            close()
+    if output == "json":
+        echo_json(result.to_dict())
+    else:
+        for r in result.results:
+            if r.outcome in ("failed", "skipped"):
+                click.echo(f"  {r.outcome}: {r.address}: {r.error}", err=True)
+        click.echo(result.summary_line())
+    return result
+
+
+apply_options = [
+    click.option("--auto-approve", is_flag=True, help="Apply without asking."),
+    click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True),
+    click.option(
+        "--timeout", type=float, default=None, help="Seconds to wait for each long operation."
+    ),
+]
+
+
+def _with_apply_options(fn: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(apply_options):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_with_apply_options
+@output_option
+@click.pass_context
+@handle_errors
+def apply(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    timeout: float | None,
+    output: str,
+) -> None:
+    """Make live resources match manifest FILES, or carry out a saved PLAN.json."""
+    if len(files) == 1 and files[0].endswith(".json"):
+        live_plan = deployer.check_not_stale(deployer.load_plan_file(files[0]))
+    else:
+        live_plan = deployer.plan_live(files)
+    if not _run(live_plan, output, auto_approve, parallelism, timeout).ok:
+        ctx.exit(ExitCode.ERROR)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--include-models", is_flag=True, help="Also delete the stack's registry models.")
+@_with_apply_options
+@output_option
+@click.pass_context
+@handle_errors
+def destroy(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    include_models: bool,
+    auto_approve: bool,
+    parallelism: int,
+    timeout: float | None,
+    output: str,
+) -> None:
+    """Remove the stack's endpoints, deployments and monitoring (models with --include-models)."""
+    live_plan = deployer.plan_destroy(files)
+    result = _run(live_plan, output, auto_approve, parallelism, timeout)
+    if not result.ok:
+        ctx.exit(ExitCode.ERROR)
+    if include_models:
+        for name in deployer.delete_models(live_plan):
+            click.echo(f"deleted model {name}", err=output == "json")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@output_option
+@handle_errors
+def status(files: tuple[str, ...], output: str) -> None:
+    """Show the stack's live resources, their state, and drift from the manifest."""
+    report = deployer.status(files)
+    if output == "json":
+        echo_json(report.to_dict())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"stack {report.stack} ({report.target}: {report.api_endpoint})")
+    for col in ("resource", "live", "drift", "detail"):
+        table.add_column(col)
+    for row in report.rows:
+        colour = "green" if row.drift == "in sync" else "yellow"
+        table.add_row(
+            row.address, "yes" if row.live else "no", f"[{colour}]{row.drift}[/]", row.detail
+        )
+    console = Console()
+    console.print(table)
+    for ep in report.endpoints:
+        console.print(f"endpoint {ep['endpoint']}: {ep['predict_url']}", highlight=False)

@@ -1,0 +1,92 @@
+"""What `vertexdeploy status` shows: live resources, their state and drift from the manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vertexdeploy.backends.vertex import VertexBackend
+from vertexdeploy.plan.model import Action, Plan
+
+_DRIFT = {
+    Action.NOOP: "in sync",
+    Action.CREATE: "missing",
+    Action.UPDATE: "drifted",
+    Action.REPLACE: "drifted (needs replace)",
+    Action.DELETE: "not in manifest",
+}
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    address: str
+    kind: str
+    live: bool
+    drift: str
+    detail: str
+    changed: tuple[str, ...] = ()
+
+
+@dataclass
+class StatusReport:
+    stack: str
+    target: str
+    api_endpoint: str
+    rows: list[StatusRow] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return all(r.drift == "in sync" for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "target": self.target,
+            "api_endpoint": self.api_endpoint,
+            "in_sync": self.in_sync,
+            "resources": [r.__dict__ | {"changed": list(r.changed)} for r in self.rows],
+            "endpoints": self.endpoints,
+        }
+
+
+def _detail(kind: str, attrs: dict[str, Any]) -> str:
+    if kind == "model_version":
+        return f"aliases={','.join(attrs.get('aliases') or []) or '-'}"
+    if kind == "deployment":
+        return (
+            f"{attrs.get('model')}:{attrs.get('model_version')} on {attrs.get('machine_type')}"
+            f" x{attrs.get('min_replicas')}-{attrs.get('max_replicas')}"
+        )
+    if kind == "traffic":
+        return " ".join(f"{k}={v}%" for k, v in sorted((attrs.get("split") or {}).items()))
+    if kind == "endpoint":
+        return f"logging={attrs.get('request_logging_rate', 0)}"
+    return ""
+
+
+def build_status(plan: Plan, backend: VertexBackend) -> StatusReport:
+    base = backend.conn.api_endpoint or f"https://{backend.conn.region}-aiplatform.googleapis.com"
+    report = StatusReport(plan.stack, plan.target, base)
+    for change in plan.changes:
+        attrs = change.before if change.before is not None else (change.after or {})
+        report.rows.append(
+            StatusRow(
+                address=change.address,
+                kind=change.kind,
+                live=change.before is not None,
+                drift=_DRIFT[change.action],
+                detail=_detail(change.kind, attrs),
+                changed=change.changed,
+            )
+        )
+        if change.kind == "endpoint" and change.before is not None:
+            name = change.live_meta["name"]
+            report.endpoints.append(
+                {
+                    "endpoint": change.address.split(".", 1)[1],
+                    "resource_name": name,
+                    "predict_url": f"{base}/v1/{name}:predict",
+                }
+            )
+    return report
