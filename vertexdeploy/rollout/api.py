@@ -1,0 +1,241 @@
+"""The two operations callers use: :func:`promote` and :func:`rollback`.
+
+Both are backend-agnostic: they take a :class:`RolloutTarget`. ``promote`` refuses gates
+the target cannot evaluate before touching traffic, resumes a recorded promotion, and
+raises :class:`PromotionRolledBack` (exit 4) after rolling back on a failed gate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from vertexdeploy.errors import UsageError
+from vertexdeploy.manifest.spec import RolloutSpec
+from vertexdeploy.rollout.gates import (
+    DEFAULT_COMMAND_TIMEOUT,
+    CommandRunner,
+    check_capabilities,
+    run_command_gate,
+)
+from vertexdeploy.rollout.reporter import NullReporter, Reporter
+from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
+from vertexdeploy.rollout.splits import fmt_split, resolve_candidate, rollback_split, split_for
+from vertexdeploy.rollout.state import (
+    PromotionState,
+    StepRecord,
+    load_state,
+    save_state,
+    state_path,
+)
+from vertexdeploy.rollout.summary import append_step_summary
+from vertexdeploy.rollout.target import RolloutTarget
+from vertexdeploy.rollout.walk import Walker
+
+StateDir = str | os.PathLike[str] | None
+
+
+def promote(
+    target: RolloutTarget,
+    policy: RolloutSpec,
+    *,
+    stack: str,
+    endpoint: str,
+    endpoint_spec_hash: str,
+    candidate: str | None = None,
+    to: int | None = None,
+    step: bool = False,
+    state_dir: StateDir = None,
+    reporter: Reporter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], float] = time.time,
+    command_runner: CommandRunner = run_command_gate,
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+) -> PromotionResult:
+    """Walk ``candidate`` (or the resolved one) through the policy's steps.
+
+    ``to`` stops after the step equal to it; ``step`` runs exactly one step. Progress is
+    persisted after every step so the next call continues where this one stopped.
+    """
+    reporter = reporter or NullReporter()
+    check_capabilities(policy.gates, frozenset(target.capabilities))
+    steps = list(policy.percentages())
+    if to is not None and to not in steps:
+        raise UsageError(
+            f"--to {to} is not a step of this rollout policy "
+            f"({', '.join(str(s) for s in steps)})"
+        )
+    notes: list[str] = []
+    live = target.current_split(endpoint)
+    prior = load_state(state_dir, stack, endpoint)
+    path = str(state_path(state_dir, stack, endpoint))
+
+    state = _resume(prior, live, steps, candidate, endpoint_spec_hash, notes)
+    if state is None:
+        done = _finished(prior, live, candidate, stack, endpoint, notes)
+        if done is not None:
+            done.state_file = path if prior else ""
+            _report(done, reporter)
+            return done
+        retired = prior.stable if prior and prior.status == "promoted" else None
+        state = _start(live, steps, policy, candidate, stack, endpoint, endpoint_spec_hash,
+                       now(), notes, retired)
+    for n in notes:
+        reporter.info(f"note: {n}")
+    save_state(state_dir, state)
+
+    stop_index = steps.index(to) + 1 if to is not None else len(steps)
+    if state.step_index >= stop_index and state.step_index < len(steps):
+        notes.append(f"{state.candidate} is already past {to}%; nothing to do")
+    walker = Walker(target=target, gates=policy.gates, bake_seconds=policy.bake_seconds,
+                    state_dir=state_dir, reporter=reporter, sleep=sleep, now=now,
+                    command_runner=command_runner, command_timeout=command_timeout)
+    ran = walker.run(state, stop_index=stop_index, max_steps=1 if step else None)
+    result = PromotionResult.from_state(state, ran, notes, path)
+    append_step_summary(result)
+    if result.status == "rolled_back":
+        raise PromotionRolledBack(result)
+    return result
+
+
+def _report(result: PromotionResult, reporter: Reporter) -> None:
+    for n in result.notes:
+        reporter.info(f"note: {n}")
+    append_step_summary(result)
+
+
+def _resume(
+    prior: PromotionState | None, live: dict[str, int], steps: list[int],
+    candidate: str | None, spec_hash: str, notes: list[str],
+) -> PromotionState | None:
+    """The recorded in-progress promotion, reconciled with the live split; else None."""
+    if prior is None or prior.status != "in_progress":
+        return None
+    if prior.endpoint_spec_hash != spec_hash:
+        notes.append(f"the endpoint's manifest changed since the promotion of "
+                     f"{prior.candidate!r} started; starting again from the live split")
+        return None
+    if candidate is not None and candidate != prior.candidate:
+        raise UsageError(
+            f"a promotion of {prior.candidate!r} is in progress on this endpoint; finish it, "
+            f"or run `vertexdeploy rollback` before promoting {candidate!r}"
+        )
+    if prior.candidate not in live or prior.stable not in live:
+        notes.append(f"{prior.candidate!r} or {prior.stable!r} is no longer deployed; "
+                     "the recorded promotion is void, starting again from the live split")
+        return None
+    state = prior
+    drifted = live != state.current_split
+    if drifted:
+        notes.append(f"live split ({fmt_split(live)}) differs from the one this promotion "
+                     f"last set ({fmt_split(state.current_split)}); continuing from the live "
+                     "split, no further than the recorded step")
+    if state.steps != steps:
+        notes.append(f"the policy's steps changed ({state.steps} -> {steps}); "
+                     "continuing on the new steps")
+    if drifted or state.steps != steps:
+        have = live[state.candidate]
+        good = min(have, state.last_good_split.get(state.candidate, 0))
+        recorded = state.step_index if state.steps == steps else len(steps)
+        first = next((i for i, p in enumerate(steps) if p >= max(have, 1)), len(steps) - 1)
+        state.steps = steps
+        state.step_index = min(recorded, first)
+        state.last_good_split = split_for(live, state.candidate, state.stable, good)
+        state.current_split = dict(live)
+    else:
+        notes.append(f"resuming the promotion of {state.candidate!r} at step "
+                     f"{state.step_index + 1}/{len(steps)}")
+    return state
+
+
+def _finished(
+    prior: PromotionState | None, live: dict[str, int], candidate: str | None,
+    stack: str, endpoint: str, notes: list[str],
+) -> PromotionResult | None:
+    """A result when there is nothing to walk: already promoted, or no candidate waiting."""
+    if (
+        prior is not None
+        and prior.status == "promoted"
+        and live.get(prior.candidate) == 100
+        and candidate in (None, prior.candidate)
+        and set(live) <= set(prior.initial_split)
+    ):
+        notes.append(f"{prior.candidate!r} was already promoted")
+        return PromotionResult.from_state(prior, [], notes, "")
+    if candidate is not None:
+        return None
+    carrying = [k for k, v in live.items() if v > 0]
+    if len(carrying) == 1 and len(live) == 1:
+        notes.append(f"{carrying[0]!r} carries all traffic and no other deployment waits")
+        return PromotionResult(stack=stack, endpoint=endpoint, status="noop",
+                               split=dict(live), notes=notes)
+    return None
+
+
+def _start(
+    live: dict[str, int], steps: list[int], policy: RolloutSpec, candidate: str | None,
+    stack: str, endpoint: str, spec_hash: str, started: float, notes: list[str],
+    retired: str | None = None,
+) -> PromotionState:
+    """A fresh promotion; the stable a finished promotion replaced is never the default pick."""
+    if candidate is None and retired in live and live[retired] == 0 and len(live) > 2:
+        candidate, _ = resolve_candidate({k: v for k, v in live.items() if k != retired})
+    cand, stable = resolve_candidate(live, candidate)
+    have = live[cand]
+    index = next((i for i, p in enumerate(steps) if p >= max(have, 1)), len(steps) - 1)
+    notes.append(f"promoting {cand!r} (now {have}%) over {stable!r} through "
+                 f"{', '.join(f'{p}%' for p in steps[index:])}")
+    return PromotionState(
+        stack=stack, endpoint=endpoint, candidate=cand, stable=stable, steps=steps,
+        endpoint_spec_hash=spec_hash, initial_split=dict(live),
+        last_good_split=rollback_split(live, cand, stable), current_split=dict(live),
+        step_index=index, keep_previous=policy.keep_previous, started_at=started,
+        updated_at=started,
+    )
+
+
+def rollback(
+    target: RolloutTarget,
+    *,
+    stack: str,
+    endpoint: str,
+    state_dir: StateDir = None,
+    reporter: Reporter | None = None,
+    now: Callable[[], float] = time.time,
+) -> PromotionResult:
+    """Put all traffic back on the last fully promoted deployment.
+
+    During or after a failed promotion that is its stable; after a completed one, its
+    candidate. Other deployments are left deployed, at 0%.
+    """
+    reporter = reporter or NullReporter()
+    state = load_state(state_dir, stack, endpoint)
+    path = str(state_path(state_dir, stack, endpoint))
+    if state is None:
+        raise UsageError(f"no promotion is recorded for {stack}/{endpoint} ({path})")
+    keep = state.candidate if state.status == "promoted" else state.stable
+    live = target.current_split(endpoint)
+    if keep not in live:
+        raise UsageError(f"{keep!r}, the last fully promoted deployment, is no longer deployed "
+                         f"on {endpoint} (deployed: {', '.join(sorted(live)) or 'none'})")
+    split = {name: 0 for name in live} | {keep: 100}
+    notes: list[str] = []
+    if split == live:
+        notes.append(f"all traffic is already on {keep!r}")
+    else:
+        reporter.info(f"rolling back: {fmt_split(live)} -> {fmt_split(split)}")
+        target.set_split(endpoint, split)
+        t = now()
+        state.history.append(StepRecord(percent=split.get(state.candidate, 0), split=split,
+                                        started_at=t, finished_at=t, passed=True,
+                                        note="manual rollback"))
+        if state.status != "promoted":
+            state.status = "rolled_back"
+            state.reason = "rolled back by hand"
+    state.current_split = split
+    state.updated_at = now()
+    save_state(state_dir, state)
+    result = PromotionResult.from_state(state, [], notes, path)
+    append_step_summary(result)
+    return result

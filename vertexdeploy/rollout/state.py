@@ -1,0 +1,198 @@
+"""Promotion state: one JSON file per (stack, endpoint), rewritten atomically after each step.
+
+It lets a CI job that died mid-walk, or a pipeline running one ``--step`` per job, carry
+on where the last one stopped; and it tells ``plan``/``apply`` (through
+:func:`promotion_override`) which split a promotion set, so they do not silently revert it
+while the endpoint's manifest spec is the one the promotion started from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vertexdeploy.errors import VertexDeployError
+from vertexdeploy.manifest.spec import EndpointSpec
+from vertexdeploy.rollout.gates import GateResult
+
+STATE_DIR_ENV = "VERTEXDEPLOY_STATE_DIR"
+DEFAULT_STATE_DIR = Path(".vertexdeploy") / "promotions"
+FORMAT_VERSION = 1
+
+Status = Literal["in_progress", "promoted", "rolled_back"]
+
+
+class StateFileError(VertexDeployError):
+    """A promotion state file that cannot be read; names the file."""
+
+
+@dataclass
+class StepRecord:
+    """One bake: the split set, the window judged and every gate's verdict."""
+
+    percent: int
+    split: dict[str, int]
+    started_at: float
+    finished_at: float
+    passed: bool
+    gates: list[GateResult] = field(default_factory=list)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["gates"] = [g.to_dict() for g in self.gates]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepRecord:
+        data = dict(data)
+        data["gates"] = [GateResult.from_dict(g) for g in data.get("gates", [])]
+        return cls(**data)
+
+
+@dataclass
+class PromotionState:
+    """Everything needed to resume, roll back, or keep plan/apply from reverting."""
+
+    stack: str
+    endpoint: str
+    candidate: str
+    stable: str
+    steps: list[int]
+    endpoint_spec_hash: str
+    initial_split: dict[str, int]
+    last_good_split: dict[str, int]
+    current_split: dict[str, int]
+    step_index: int = 0
+    status: Status = "in_progress"
+    keep_previous: bool = False
+    undeployed: list[str] = field(default_factory=list)
+    reason: str = ""
+    started_at: float = 0.0
+    updated_at: float = 0.0
+    history: list[StepRecord] = field(default_factory=list)
+    version: int = FORMAT_VERSION
+
+    @property
+    def next_percent(self) -> int | None:
+        return self.steps[self.step_index] if self.step_index < len(self.steps) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["history"] = [h.to_dict() for h in self.history]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromotionState:
+        data = dict(data)
+        data["history"] = [StepRecord.from_dict(h) for h in data.get("history", [])]
+        return cls(**data)
+
+
+def resolve_state_dir(state_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Argument, else $VERTEXDEPLOY_STATE_DIR, else .vertexdeploy/promotions in the cwd."""
+    if state_dir is not None:
+        return Path(state_dir)
+    env = os.environ.get(STATE_DIR_ENV)
+    return Path(env) if env else Path.cwd() / DEFAULT_STATE_DIR
+
+
+def state_path(state_dir: str | os.PathLike[str] | None, stack: str, endpoint: str) -> Path:
+    return resolve_state_dir(state_dir) / stack / f"{endpoint}.json"
+
+
+def load_state(
+    state_dir: str | os.PathLike[str] | None, stack: str, endpoint: str
+) -> PromotionState | None:
+    """The recorded promotion, or None when there is none."""
+    path = state_path(state_dir, stack, endpoint)
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateFileError(f"{path}: cannot read promotion state: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw)
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unknown format version {data.get('version')!r}")
+        return PromotionState.from_dict(data)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StateFileError(f"{path}: not a promotion state file: {exc}") from exc
+
+
+def save_state(state_dir: str | os.PathLike[str] | None, state: PromotionState) -> Path:
+    """Write atomically: a temp file in the same directory, fsync, then rename over."""
+    path = state_path(state_dir, state.stack, state.endpoint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state.to_dict(), fh, indent=2, sort_keys=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def endpoint_spec_hash(endpoint: EndpointSpec) -> str:
+    """sha256 of the endpoint's spec WITHOUT its rollout policy.
+
+    Tuning bake time or gates is not an edit of what the endpoint serves, so it must not
+    hand traffic control back to the manifest in the middle of a promotion.
+    """
+    data = endpoint.model_dump(mode="json", exclude={"rollout"})
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Override:
+    """What plan/apply should use for one endpoint instead of the manifest's traffic."""
+
+    split: dict[str, int]
+    undeployed: tuple[str, ...]
+    status: Status
+    candidate: str
+    stable: str
+
+    @property
+    def note(self) -> str:
+        what = {
+            "in_progress": f"promotion of {self.candidate!r} in progress",
+            "promoted": f"{self.candidate!r} was promoted to 100%",
+            "rolled_back": f"promotion of {self.candidate!r} was rolled back",
+        }[self.status]
+        gone = f"; {', '.join(self.undeployed)} undeployed by it" if self.undeployed else ""
+        return (f"{what}: keeping its traffic split{gone} until the endpoint is edited "
+                "in the manifest")
+
+
+def promotion_override(
+    state_dir: str | os.PathLike[str] | None, stack: str, endpoint: str,
+    endpoint_spec_hash: str,
+) -> Override | None:
+    """The split a promotion set, while the manifest's endpoint is still the one it started from.
+
+    Returns None when no promotion is recorded or when the endpoint's manifest spec changed
+    since (its hash differs): then the manifest is the source of truth again.
+    """
+    state = load_state(state_dir, stack, endpoint)
+    if state is None or state.endpoint_spec_hash != endpoint_spec_hash:
+        return None
+    return Override(
+        split=dict(state.current_split),
+        undeployed=tuple(state.undeployed),
+        status=state.status,
+        candidate=state.candidate,
+        stable=state.stable,
+    )
