@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ def test_sdk_predict_is_served_by_the_deployed_model(tmp_path: Path,
     saved = models["iris-lr"]
     with EmulatorServer(tmp_path / "emu") as emu:
         shutil.copytree(saved.dir, tmp_path / "emu" / "buckets" / "bkt" / "iris")
-        kw = {"client_options": {"api_endpoint": emu.url}, "transport": "rest",
+        kw: dict[str, Any] = {"client_options": {"api_endpoint": emu.url}, "transport": "rest",
               "credentials": AnonymousCredentials()}
         ms, es = v1.ModelServiceClient(**kw), v1.EndpointServiceClient(**kw)
         ps = v1.PredictionServiceClient(**kw)
