@@ -125,6 +125,7 @@ def plan_destroy(files: Sequence[str]) -> LivePlan:
         project=m.project,
         region=m.region,
         manifest_files=loaded.files,
+        keep_unlisted=frozenset({"model_version"}),
     )
     return LivePlan(plan, backend, loaded)
 

@@ -161,6 +161,10 @@ def build_desired(loaded: LoadedManifest) -> LiveState:
                         "spec_hash": spec_hash(spec),
                         "interval_hours": ep.monitoring.interval_hours,
                         "sampling_rate": ep.monitoring.sampling_rate,
+                        "deployments": sorted(
+                            f"{d.name}:{fingerprints[_resolved(m, d.model)]}"
+                            for d in ep.deployments
+                        ),
                     },
                     meta={
                         "spec": json.dumps(spec, sort_keys=True),

@@ -140,7 +140,8 @@ def deployment_resource(
     )
 
 
-def monitoring_resource(job: dict[str, Any]) -> Resource | None:
+def monitoring_resource(job: dict[str, Any], deployments: dict[str, str]) -> Resource | None:
+    """``deployments`` maps deployed model ids to "logical-name:fingerprint"."""
     labels = job.get("labels") or {}
     if not labels.get(L.NAME):
         return None
@@ -155,6 +156,10 @@ def monitoring_resource(job: dict[str, Any]) -> Resource | None:
             "spec_hash": labels.get(L.SPEC_HASH, ""),
             "interval_hours": max(1, round(seconds / 3600)),
             "sampling_rate": float(sampling.get("sample_rate", 1.0)),
+            "deployments": sorted(
+                deployments.get(c.get("deployed_model_id", ""), c.get("deployed_model_id", ""))
+                for c in job.get("model_deployment_monitoring_objective_configs") or []
+            ),
         },
         meta={"name": job["name"]},
     )

@@ -176,15 +176,19 @@ class VertexBackend:
                 request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
             ),
         )
+        monitored: dict[str, str] = {}
         for ep in endpoints:
-            resources += mapping.endpoint_resources(ep, versions)
+            for res in mapping.endpoint_resources(ep, versions):
+                resources.append(res)
+                if res.kind == "deployment":
+                    monitored[res.meta["id"]] = f"{res.name}:{res.attrs['model_version']}"
         for job in self._list(
             "monitoring",
             lambda: self.jobs.list_model_deployment_monitoring_jobs(
                 request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
             ),
         ):
-            res = mapping.monitoring_resource(job)
+            res = mapping.monitoring_resource(job, monitored)
             if res:
                 resources.append(res)
         latest: dict[str, tuple[str, Resource]] = {}
@@ -702,6 +706,22 @@ class VertexBackend:
         )
 
     _batch_job_replace = _batch_job_create
+
+    def _batch_job_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        name = change.live_meta["name"]
+        if change.live_meta.get("state") in (
+            "JOB_STATE_PENDING",
+            "JOB_STATE_QUEUED",
+            "JOB_STATE_RUNNING",
+        ):
+            call(
+                change.address,
+                lambda: self.jobs.cancel_batch_prediction_job(request={"name": name}),
+            )
+        op = call(
+            change.address, lambda: self.jobs.delete_batch_prediction_job(request={"name": name})
+        )
+        self._wait(change.address, op, timeout, progress, "batch job deletion")
 
     def delete_model(self, name: str) -> None:
         op = call(name, lambda: self.models.delete_model(request={"name": name}))

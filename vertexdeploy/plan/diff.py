@@ -46,13 +46,15 @@ def diff(
     project: str,
     region: str,
     manifest_files: tuple[str, ...] = (),
+    keep_unlisted: frozenset[str] = KEEP_WHEN_UNLISTED,
 ) -> Plan:
+    """``keep_unlisted``: kinds whose live resources stay when the manifest drops them."""
     changes: list[Change] = []
     for address, want in desired.resources.items():
         have = live.resources.get(address)
         changes.append(_compare(want, have))
     for address, have in live.resources.items():
-        if address not in desired.resources and have.kind not in KEEP_WHEN_UNLISTED:
+        if address not in desired.resources and have.kind not in keep_unlisted:
             changes.append(
                 Change(
                     address=address,
@@ -133,7 +135,11 @@ def _with_dependencies(changes: list[Change]) -> list[Change]:
             if c.kind == "deployment":
                 deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
             elif c.kind == "endpoint":
-                deps |= {a for a in by_addr if a.startswith(f"deployment.{parts[1]}.")}
+                deps |= {
+                    a
+                    for a, o in by_addr.items()
+                    if a.startswith(f"deployment.{parts[1]}.") and o.action is not Action.DELETE
+                }
                 deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
             elif c.kind == "traffic":
                 deps |= {f"monitoring.{parts[1]}"}
@@ -151,6 +157,11 @@ def _with_dependencies(changes: list[Change]) -> list[Change]:
                 }
             elif c.kind == "monitoring":
                 deps |= {f"endpoint.{parts[1]}", f"traffic.{parts[1]}"}
+                deps |= {
+                    a
+                    for a, o in by_addr.items()
+                    if a.startswith(f"deployment.{parts[1]}.") and o.action is not Action.DELETE
+                }
             elif c.kind == "batch_job":
                 deps.add(f"model_version.{attrs.get('model')}.{attrs.get('model_version')}")
         deps = {d for d in deps if d in by_addr and d != c.address}
