@@ -135,11 +135,7 @@ def _with_dependencies(changes: list[Change]) -> list[Change]:
             if c.kind == "deployment":
                 deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
             elif c.kind == "endpoint":
-                deps |= {
-                    a
-                    for a, o in by_addr.items()
-                    if a.startswith(f"deployment.{parts[1]}.") and o.action is not Action.DELETE
-                }
+                deps |= {a for a in by_addr if a.startswith(f"deployment.{parts[1]}.")}
                 deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
             elif c.kind == "traffic":
                 deps |= {f"monitoring.{parts[1]}"}
