@@ -422,10 +422,15 @@ class VertexBackend:
 
     def _deployment_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
         _, ep, logical = change.address.split(".")
-        attrs = change.after or {}
-        name = self.endpoint_name(ep)
-        with self._lock(name):
-            self._deploy(change.address, name, ep, logical, attrs, timeout, progress)
+        self._deploy(
+            change.address,
+            self.endpoint_name(ep),
+            ep,
+            logical,
+            change.after or {},
+            timeout,
+            progress,
+        )
 
     def _deploy(
         self,
@@ -437,6 +442,8 @@ class VertexBackend:
         timeout: float | None,
         progress: Progress,
     ) -> str:
+        """Deploy with no traffic: the endpoint's split is left as it is (the traffic change
+        that follows sets it), so deploys to one endpoint need no lock and run in parallel."""
         version = self.version_name(address, attrs["model"], attrs["model_version"])
         deployed_id = L.deployed_model_id(
             self.stack, ep, logical, json.dumps(attrs, sort_keys=True)
@@ -444,15 +451,13 @@ class VertexBackend:
         current = self._get_endpoint(address, endpoint)
         if any(dm["id"] == deployed_id for dm in current.get("deployed_models") or []):
             return deployed_id  # adopted: an earlier, interrupted apply already deployed it
-        split = {k: int(v) for k, v in (current.get("traffic_split") or {}).items()}
-        split = {**split, "0": 0} if split else {"0": 100}
         dm = mapping.deployed_model_request(
             attrs, deployed_id=deployed_id, logical=logical, model_version_name=version
         )
         op = call(
             address,
             lambda: self.endpoints.deploy_model(
-                request={"endpoint": endpoint, "deployed_model": dm, "traffic_split": split}
+                request={"endpoint": endpoint, "deployed_model": dm}
             ),
         )
         self._wait(address, op, timeout, progress, f"deployment of {logical}")
