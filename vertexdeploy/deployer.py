@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
@@ -143,3 +144,14 @@ def status(files: Sequence[str]) -> StatusReport:
     """Live resources of the stack, with drift from the manifest."""
     live_plan = plan_live(files)
     return build_status(live_plan.plan, live_plan.backend)
+
+
+def predict(files: Sequence[str], endpoint: str, instances: list[Any]) -> dict[str, Any]:
+    """Online prediction through the endpoint of the manifest's target."""
+    from vertexdeploy.backends.connect import backend_for
+
+    loaded = load_manifest(files)
+    if loaded.spec.endpoint(endpoint) is None:
+        known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
+        raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
+    return backend_for(loaded.spec).predict(endpoint, instances)

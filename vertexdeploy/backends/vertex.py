@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from vertexdeploy.plan.model import Change
 from vertexdeploy.plan.state import LiveState, Resource
 
 T = TypeVar("T")
+_HTTP_PREFIX = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) \S+: ")
 TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -62,7 +64,7 @@ def call(address: str, fn: Callable[[], T]) -> T:
         return fn()
     except gexc.GoogleAPICallError as exc:
         code = int(exc.code) if exc.code is not None else None
-        message = getattr(exc, "message", None) or str(exc)
+        message = _HTTP_PREFIX.sub("", getattr(exc, "message", None) or str(exc))
         cls = TransientBackendError if code in TRANSIENT_CODES else BackendError
         raise cls(message, address=address, code=code) from exc
     except gexc.RetryError as exc:
@@ -735,15 +737,12 @@ class VertexBackend:
     # predictions
 
     def predict(self, ep: str, instances: list[Any]) -> dict[str, Any]:
-        from google.protobuf import json_format, struct_pb2
+        from google.protobuf import json_format
 
-        values = [json_format.ParseDict(i, struct_pb2.Value()) for i in instances]
-        response = call(
-            f"endpoint.{ep}",
-            lambda: self.predictions.predict(
-                request={"endpoint": self.endpoint_name(ep), "instances": values}
-            ),
-        )
+        def run() -> Any:
+            return self.predictions.predict(endpoint=self.endpoint_name(ep), instances=instances)
+
+        response = call(f"endpoint.{ep}", run)
         return {
             "predictions": [json_format.MessageToDict(p) for p in response._pb.predictions],
             "deployed_model_id": response.deployed_model_id,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "apply": "vertexdeploy.cli.apply_cmds:apply",
     "destroy": "vertexdeploy.cli.apply_cmds:destroy",
     "status": "vertexdeploy.cli.apply_cmds:status",
+    "predict": "vertexdeploy.cli.predict_cmd:predict",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }
 
