@@ -1,0 +1,139 @@
+"""RolloutTarget implementations: what `promote` needs from the emulator or Vertex AI.
+
+Traffic moves through the same VertexBackend as `apply` (by logical deployment names).
+Metrics of a bake window come from the emulator's metrics summary locally, and from Cloud
+Monitoring's ``aiplatform.googleapis.com/prediction/online/*`` metrics on Vertex AI.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from vertexdeploy.backends.vertex import VertexBackend
+from vertexdeploy.errors import BackendError, TransientBackendError
+from vertexdeploy.rollout.target import Disagreement, WindowMetrics
+
+
+class _TrafficMixin:
+    backend: VertexBackend
+
+    def current_split(self, endpoint: str) -> dict[str, int]:
+        return self.backend.current_split(endpoint)
+
+    def set_split(self, endpoint: str, split: dict[str, int]) -> None:
+        self.backend.set_traffic(f"traffic.{endpoint}", endpoint, split)
+
+    def undeploy(self, endpoint: str, deployment: str) -> None:
+        self.backend.undeploy_logical(endpoint, deployment)
+
+    def _by_name(self, endpoint: str, per_id: dict[str, Any]) -> dict[str, Any]:
+        ids = self.backend.deployed_ids(endpoint)
+        return {name: per_id[i] for name, i in ids.items() if i in per_id}
+
+
+class EmulatorRolloutTarget(_TrafficMixin):
+    """Promotion against the local emulator, with mirrored traffic for disagreement."""
+
+    capabilities = frozenset({"error_rate", "p99_latency", "request_count", "disagreement"})
+
+    def __init__(self, backend: VertexBackend, *, mirror_rate: float = 0.0) -> None:
+        self.backend = backend
+        self.base = (backend.conn.api_endpoint or "").rstrip("/")
+        self.mirror_rate = mirror_rate
+
+    def _get(self, path: str, **params: Any) -> Any:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        return self._request(f"{self.base}{path}?{query}")
+
+    def _request(self, url: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method="POST" if data else "GET",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read())
+        except OSError as exc:
+            raise TransientBackendError(f"emulator metrics: {exc}", address=url) from exc
+
+    def start_mirroring(self, endpoint: str) -> None:
+        if self.mirror_rate > 0:
+            self._request(
+                f"{self.base}/_emulator/mirror",
+                {"endpoint": self.backend.endpoint_name(endpoint), "rate": self.mirror_rate},
+            )
+
+    def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
+        data = self._get(
+            "/_emulator/metrics/summary",
+            endpoint=self.backend.endpoint_name(endpoint),
+            since=since,
+            until=until,
+        )
+        per_id = {
+            i: WindowMetrics(int(m["requestCount"]), int(m["errorCount"]), m.get("p99Ms"))
+            for i, m in data.items()
+        }
+        return self._by_name(endpoint, per_id)
+
+    def disagreement(
+        self, endpoint: str, candidate: str, baseline: str, since: float, until: float
+    ) -> Disagreement | None:
+        ids = self.backend.deployed_ids(endpoint)
+        if candidate not in ids or baseline not in ids:
+            return None
+        data = self._get(
+            "/_emulator/disagreement",
+            endpoint=self.backend.endpoint_name(endpoint),
+            a=ids[candidate],
+            b=ids[baseline],
+            since=since,
+        )
+        if data.get("value") is None:
+            return Disagreement(0.0, 0)
+        value, samples = float(data["value"]), int(data["sampleCount"])
+        if data.get("metric") == "meanRelativeError":
+            return Disagreement(value, samples, "relative_error")
+        return Disagreement(value, samples, "label")
+
+
+class VertexRolloutTarget(_TrafficMixin):
+    """Promotion on Vertex AI; metrics from Cloud Monitoring (no prediction comparison)."""
+
+    capabilities = frozenset({"error_rate", "p99_latency", "request_count"})
+
+    def __init__(self, backend: VertexBackend) -> None:
+        self.backend = backend
+
+    def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
+        endpoint_id = self.backend.endpoint_name(endpoint).rsplit("/", 1)[-1]
+        per_id = self.backend.online_metrics(endpoint_id, since, until)
+        return self._by_name(
+            endpoint,
+            {
+                i: WindowMetrics(int(m["requests"]), int(m["errors"]), m.get("p99_ms"))
+                for i, m in per_id.items()
+            },
+        )
+
+    def disagreement(
+        self, endpoint: str, candidate: str, baseline: str, since: float, until: float
+    ) -> Disagreement | None:
+        return None
+
+
+def rollout_target(
+    backend: VertexBackend, *, mirror_rate: float = 0.0
+) -> EmulatorRolloutTarget | VertexRolloutTarget:
+    if backend.conn.local:
+        return EmulatorRolloutTarget(backend, mirror_rate=mirror_rate)
+    return VertexRolloutTarget(backend)
+
+
+__all__ = ["BackendError", "EmulatorRolloutTarget", "VertexRolloutTarget", "rollout_target"]
