@@ -14,9 +14,10 @@ from typing import Any
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
 from vertexdeploy.backends.vertex import VertexBackend
-from vertexdeploy.desired import build_desired
+from vertexdeploy.desired import build_desired, with_promotions
 from vertexdeploy.errors import PlanStaleError, UsageError
 from vertexdeploy.manifest import LoadedManifest, load_manifest
+from vertexdeploy.manifest.spec import RolloutSpec
 from vertexdeploy.plan import LiveState, Plan, diff
 from vertexdeploy.status import StatusReport, build_status
 
@@ -34,10 +35,26 @@ def read_state_file(path: str) -> LiveState:
         raise UsageError(f"{path}: not a state file: {exc}") from exc
 
 
+def promotion_overrides(loaded: LoadedManifest) -> dict[str, Any]:
+    """Endpoints whose traffic a recorded promotion holds (see docs/promotion.md)."""
+    from vertexdeploy.rollout.state import endpoint_spec_hash, promotion_override
+
+    m = loaded.spec
+    found = {}
+    for ep in m.endpoints:
+        override = promotion_override(None, m.stack, ep.name, endpoint_spec_hash(ep))
+        if override is not None:
+            found[ep.name] = override
+    return found
+
+
 def plan_against(loaded: LoadedManifest, live: LiveState) -> Plan:
     m = loaded.spec
-    return diff(
-        build_desired(loaded),
+    overrides = promotion_overrides(loaded)
+    notes = tuple(f"endpoint {name}: {o.note}" for name, o in sorted(overrides.items()))
+    desired = with_promotions(build_desired(loaded), overrides)
+    plan = diff(
+        desired,
         live,
         stack=m.stack,
         target=m.target,
@@ -45,6 +62,7 @@ def plan_against(loaded: LoadedManifest, live: LiveState) -> Plan:
         region=m.region,
         manifest_files=loaded.files,
     )
+    return plan.model_copy(update={"notes": notes}) if notes else plan
 
 
 def plan_offline(files: Sequence[str], state_file: str | None = None) -> Plan:
@@ -155,3 +173,23 @@ def predict(files: Sequence[str], endpoint: str, instances: list[Any]) -> dict[s
         known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
         raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
     return backend_for(loaded.spec).predict(endpoint, instances)
+
+
+def rollout_context(files: Sequence[str], endpoint: str) -> tuple[Any, RolloutSpec, str, str]:
+    """What `promote` and `rollback` need: a target, the policy, the stack, the spec hash."""
+    from vertexdeploy.backends.connect import backend_for
+    from vertexdeploy.backends.rollout_target import rollout_target
+    from vertexdeploy.rollout.state import endpoint_spec_hash
+
+    loaded = load_manifest(files)
+    spec = loaded.spec.endpoint(endpoint)
+    if spec is None:
+        known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
+        raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
+    policy = spec.rollout or RolloutSpec()
+    mirror = 0.5 if policy.gates.max_disagreement is not None else 0.0
+    target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror)
+    start = getattr(target, "start_mirroring", None)
+    if start is not None:
+        start(endpoint)
+    return target, policy, loaded.spec.stack, endpoint_spec_hash(spec)

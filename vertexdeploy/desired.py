@@ -207,3 +207,27 @@ def _resolved(m: Manifest, ref: str) -> tuple[str, int]:
 def source_dir(resource: Resource) -> Path | None:
     src = resource.meta.get("source", "")
     return None if not src or src.startswith("gs://") else Path(src)
+
+
+def with_promotions(desired: LiveState, overrides: dict[str, Any]) -> LiveState:
+    """Keep what promotions did to traffic: their split, minus what they undeployed.
+
+    ``overrides`` maps endpoint names to rollout ``Override``s (split, undeployed).
+    """
+    if not overrides:
+        return desired
+    out: list[Resource] = []
+    for r in desired.resources.values():
+        override = overrides.get(r.parent) if r.kind != "model_version" else None
+        if override is None:
+            out.append(r)
+        elif r.kind == "deployment" and r.name in override.undeployed:
+            continue
+        elif r.kind == "traffic":
+            out.append(r.model_copy(update={"attrs": {"split": dict(override.split)}}))
+        elif r.kind == "monitoring":
+            kept = [d for d in r.attrs["deployments"] if d.split(":")[0] not in override.undeployed]
+            out.append(r.model_copy(update={"attrs": {**r.attrs, "deployments": kept}}))
+        else:
+            out.append(r)
+    return LiveState.of(out)

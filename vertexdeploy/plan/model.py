@@ -46,6 +46,7 @@ class Plan(BaseModel):
     live_fingerprint: str
     manifest_files: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = ()  # for people: e.g. traffic held by a promotion
 
     @property
     def actionable(self) -> tuple[Change, ...]:

@@ -66,6 +66,7 @@ def render_text(plan: Plan, color: bool = True) -> str:
     for change in plan.actionable:
         lines += render_change(change, color)
         lines.append("")
+    lines += [f"note: {n}" for n in plan.notes]
     lines.append(summary_line(plan))
     return "\n".join(lines)
 
