@@ -26,6 +26,7 @@ from vertexdeploy.emulator import (
     jobs,
     models,
     monitoring_jobs,
+    observe_routes,
     operations,
     predict_routes,
 )
@@ -120,6 +121,7 @@ async def dispatch(request: Request) -> Response:
 
 def create_app(state: EmulatorState) -> Starlette:
     """The emulator app over ``state``; it does not own or close the state."""
-    app = Starlette(routes=[*admin.ROUTES, Route("/{path:path}", dispatch, methods=_METHODS)])
+    routes = [*admin.ROUTES, *observe_routes.ROUTES]
+    app = Starlette(routes=[*routes, Route("/{path:path}", dispatch, methods=_METHODS)])
     app.state.emulator = state
     return app
