@@ -1,19 +1,16 @@
-"""Fixtures for the promotion engine: a fake clock, a fake target, a promote() bound to them."""
+"""Fixtures for the promotion engine: a fake clock, a tmp state dir, promote() bound to them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_target import FakeClock, FakeTarget
+from fake_target import HASH, FakeClock, FakeTarget, Promote, policy
 
-from vertexdeploy.manifest.spec import GatesSpec, RolloutSpec
+from vertexdeploy.manifest.spec import RolloutSpec
 from vertexdeploy.rollout import api
 from vertexdeploy.rollout.result import PromotionResult
-
-HASH = "a" * 64
 
 
 @pytest.fixture(autouse=True)
@@ -32,27 +29,21 @@ def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "promotions"
 
 
-def policy(**kw: Any) -> RolloutSpec:
-    gates = kw.pop("gates", None) or GatesSpec(
-        max_error_rate=0.02, max_p99_latency_ms=200, min_requests=20
-    )
-    return RolloutSpec(bake_seconds=kw.pop("bake_seconds", 60), gates=gates, **kw)
-
-
-def target(clock: FakeClock, split: dict[str, int] | None = None, **kw: Any) -> FakeTarget:
-    return FakeTarget(split=split or {"blue": 100, "green": 0}, clock=clock, **kw)
-
-
-Promote = Callable[..., PromotionResult]
-
-
 @pytest.fixture
 def promote(clock: FakeClock, state_dir: Path) -> Promote:
-    """api.promote with the fake clock, the tmp state dir and stack 'shop' / endpoint 'ep'."""
+    """api.promote with the fake clock, the tmp state dir, stack 'shop' and endpoint 'ep'."""
 
     def run(t: FakeTarget, pol: RolloutSpec | None = None, **kw: Any) -> PromotionResult:
         kw.setdefault("endpoint_spec_hash", HASH)
-        return api.promote(t, pol or policy(), stack="shop", endpoint="ep",
-                           state_dir=state_dir, sleep=clock.sleep, now=clock.now, **kw)
+        return api.promote(
+            t,
+            pol or policy(),
+            stack="shop",
+            endpoint="ep",
+            state_dir=state_dir,
+            sleep=clock.sleep,
+            now=clock.now,
+            **kw,
+        )
 
     return run

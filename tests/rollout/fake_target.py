@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from vertexdeploy.manifest.spec import GatesSpec, RolloutSpec
+from vertexdeploy.rollout.result import PromotionResult
 from vertexdeploy.rollout.target import CAPABILITIES, Disagreement, WindowMetrics
 
 
@@ -94,7 +97,7 @@ class FakeTarget:
         """(requests, share at the end of the window) per deployment."""
         totals: dict[str, float] = {}
         bounds = [*self._segments[1:], (float("inf"), {})]
-        for (start, split), (end, _) in zip(self._segments, bounds):
+        for (start, split), (end, _) in zip(self._segments, bounds, strict=True):
             lo, hi = max(start, since), min(end, until)
             if hi <= lo:
                 continue
@@ -111,8 +114,9 @@ class FakeTarget:
             out[name] = WindowMetrics(requests, errors, h.p99_ms if requests else None)
         return out
 
-    def disagreement(self, endpoint: str, candidate: str, baseline: str, since: float,
-                     until: float) -> Disagreement | None:
+    def disagreement(
+        self, endpoint: str, candidate: str, baseline: str, since: float, until: float
+    ) -> Disagreement | None:
         self._call("disagreement", endpoint)
         if not self.disagreement_supported:
             return None
@@ -125,3 +129,22 @@ class FakeTarget:
         self._call("undeploy", endpoint)
         del self.split[deployment]
         self.undeployed.append(deployment)
+
+
+HASH = "a" * 64
+
+
+def policy(**kw: Any) -> RolloutSpec:
+    """A canary policy with 60 s bakes and the usual gates, unless told otherwise."""
+    gates = kw.pop("gates", None) or GatesSpec(
+        max_error_rate=0.02, max_p99_latency_ms=200, min_requests=20
+    )
+    return RolloutSpec(bake_seconds=kw.pop("bake_seconds", 60), gates=gates, **kw)
+
+
+def target(clock: FakeClock, split: dict[str, int] | None = None, **kw: Any) -> FakeTarget:
+    """blue at 100%, green waiting at 0%, on endpoint 'ep'."""
+    return FakeTarget(split=split or {"blue": 100, "green": 0}, clock=clock, **kw)
+
+
+Promote = Callable[..., PromotionResult]

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Promote, policy, target
-from fake_target import FakeClock, Health
+from fake_target import FakeClock, Health, Promote, policy, target
 
 from vertexdeploy.errors import ExitCode, RolloutAborted, UsageError
 from vertexdeploy.manifest.spec import GatesSpec
@@ -115,9 +114,7 @@ def test_disagreement_unavailable_at_run_time_fails_not_passes(
     assert info.value.result.failed_gates[0].name == "max_disagreement"
 
 
-def test_min_requests_blocks_promotion_without_evidence(
-    promote: Promote, clock: FakeClock
-) -> None:
+def test_min_requests_blocks_promotion_without_evidence(promote: Promote, clock: FakeClock) -> None:
     t = target(clock, rps=0.0)
     with pytest.raises(PromotionRolledBack) as info:
         promote(t)
@@ -139,12 +136,14 @@ def test_command_gate_sees_env_and_passes(
     promote: Promote, clock: FakeClock, tmp_path: Path
 ) -> None:
     log = tmp_path / "gate.log"
-    cmd = (f'echo "$VERTEXDEPLOY_ENDPOINT $VERTEXDEPLOY_CANDIDATE $VERTEXDEPLOY_PERCENT" '
-           f'>> {log}')
+    cmd = f'echo "$VERTEXDEPLOY_ENDPOINT $VERTEXDEPLOY_CANDIDATE $VERTEXDEPLOY_PERCENT" >> {log}'
     result = promote(target(clock), policy(gates=GatesSpec(command=cmd)))
     assert result.status == "promoted"
     assert log.read_text().split("\n")[:-1] == [
-        "ep green 5", "ep green 20", "ep green 50", "ep green 100"
+        "ep green 5",
+        "ep green 20",
+        "ep green 50",
+        "ep green 100",
     ]
 
 
@@ -261,7 +260,10 @@ def test_result_renders_text_and_json(promote: Promote, clock: FakeClock) -> Non
     assert data["status"] == "promoted" and data["undeployed"] == ["blue"]
     assert [r["percent"] for r in data["ran"]] == [5, 20, 50, 100]
     assert data["ran"][0]["gates"][0] == {
-        "name": "min_requests", "passed": True, "observed": 30, "limit": 20,
+        "name": "min_requests",
+        "passed": True,
+        "observed": 30,
+        "limit": 20,
         "message": "30 requests to the candidate (need >= 20)",
     }
     text = result.to_text()

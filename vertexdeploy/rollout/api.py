@@ -63,8 +63,7 @@ def promote(
     steps = list(policy.percentages())
     if to is not None and to not in steps:
         raise UsageError(
-            f"--to {to} is not a step of this rollout policy "
-            f"({', '.join(str(s) for s in steps)})"
+            f"--to {to} is not a step of this rollout policy ({', '.join(str(s) for s in steps)})"
         )
     notes: list[str] = []
     live = target.current_split(endpoint)
@@ -79,8 +78,18 @@ def promote(
             _report(done, reporter)
             return done
         retired = prior.stable if prior and prior.status == "promoted" else None
-        state = _start(live, steps, policy, candidate, stack, endpoint, endpoint_spec_hash,
-                       now(), notes, retired)
+        state = _start(
+            live,
+            steps,
+            policy,
+            candidate,
+            stack,
+            endpoint,
+            endpoint_spec_hash,
+            now(),
+            notes,
+            retired,
+        )
     for n in notes:
         reporter.info(f"note: {n}")
     save_state(state_dir, state)
@@ -88,9 +97,17 @@ def promote(
     stop_index = steps.index(to) + 1 if to is not None else len(steps)
     if state.step_index >= stop_index and state.step_index < len(steps):
         notes.append(f"{state.candidate} is already past {to}%; nothing to do")
-    walker = Walker(target=target, gates=policy.gates, bake_seconds=policy.bake_seconds,
-                    state_dir=state_dir, reporter=reporter, sleep=sleep, now=now,
-                    command_runner=command_runner, command_timeout=command_timeout)
+    walker = Walker(
+        target=target,
+        gates=policy.gates,
+        bake_seconds=policy.bake_seconds,
+        state_dir=state_dir,
+        reporter=reporter,
+        sleep=sleep,
+        now=now,
+        command_runner=command_runner,
+        command_timeout=command_timeout,
+    )
     ran = walker.run(state, stop_index=stop_index, max_steps=1 if step else None)
     result = PromotionResult.from_state(state, ran, notes, path)
     append_step_summary(result)
@@ -106,15 +123,21 @@ def _report(result: PromotionResult, reporter: Reporter) -> None:
 
 
 def _resume(
-    prior: PromotionState | None, live: dict[str, int], steps: list[int],
-    candidate: str | None, spec_hash: str, notes: list[str],
+    prior: PromotionState | None,
+    live: dict[str, int],
+    steps: list[int],
+    candidate: str | None,
+    spec_hash: str,
+    notes: list[str],
 ) -> PromotionState | None:
     """The recorded in-progress promotion, reconciled with the live split; else None."""
     if prior is None or prior.status != "in_progress":
         return None
     if prior.endpoint_spec_hash != spec_hash:
-        notes.append(f"the endpoint's manifest changed since the promotion of "
-                     f"{prior.candidate!r} started; starting again from the live split")
+        notes.append(
+            f"the endpoint's manifest changed since the promotion of "
+            f"{prior.candidate!r} started; starting again from the live split"
+        )
         return None
     if candidate is not None and candidate != prior.candidate:
         raise UsageError(
@@ -122,18 +145,23 @@ def _resume(
             f"or run `vertexdeploy rollback` before promoting {candidate!r}"
         )
     if prior.candidate not in live or prior.stable not in live:
-        notes.append(f"{prior.candidate!r} or {prior.stable!r} is no longer deployed; "
-                     "the recorded promotion is void, starting again from the live split")
+        notes.append(
+            f"{prior.candidate!r} or {prior.stable!r} is no longer deployed; "
+            "the recorded promotion is void, starting again from the live split"
+        )
         return None
     state = prior
     drifted = live != state.current_split
     if drifted:
-        notes.append(f"live split ({fmt_split(live)}) differs from the one this promotion "
-                     f"last set ({fmt_split(state.current_split)}); continuing from the live "
-                     "split, no further than the recorded step")
+        notes.append(
+            f"live split ({fmt_split(live)}) differs from the one this promotion "
+            f"last set ({fmt_split(state.current_split)}); continuing from the live "
+            "split, no further than the recorded step"
+        )
     if state.steps != steps:
-        notes.append(f"the policy's steps changed ({state.steps} -> {steps}); "
-                     "continuing on the new steps")
+        notes.append(
+            f"the policy's steps changed ({state.steps} -> {steps}); continuing on the new steps"
+        )
     if drifted or state.steps != steps:
         have = live[state.candidate]
         good = min(have, state.last_good_split.get(state.candidate, 0))
@@ -144,14 +172,20 @@ def _resume(
         state.last_good_split = split_for(live, state.candidate, state.stable, good)
         state.current_split = dict(live)
     else:
-        notes.append(f"resuming the promotion of {state.candidate!r} at step "
-                     f"{state.step_index + 1}/{len(steps)}")
+        notes.append(
+            f"resuming the promotion of {state.candidate!r} at step "
+            f"{state.step_index + 1}/{len(steps)}"
+        )
     return state
 
 
 def _finished(
-    prior: PromotionState | None, live: dict[str, int], candidate: str | None,
-    stack: str, endpoint: str, notes: list[str],
+    prior: PromotionState | None,
+    live: dict[str, int],
+    candidate: str | None,
+    stack: str,
+    endpoint: str,
+    notes: list[str],
 ) -> PromotionResult | None:
     """A result when there is nothing to walk: already promoted, or no candidate waiting."""
     if (
@@ -168,14 +202,22 @@ def _finished(
     carrying = [k for k, v in live.items() if v > 0]
     if len(carrying) == 1 and len(live) == 1:
         notes.append(f"{carrying[0]!r} carries all traffic and no other deployment waits")
-        return PromotionResult(stack=stack, endpoint=endpoint, status="noop",
-                               split=dict(live), notes=notes)
+        return PromotionResult(
+            stack=stack, endpoint=endpoint, status="noop", split=dict(live), notes=notes
+        )
     return None
 
 
 def _start(
-    live: dict[str, int], steps: list[int], policy: RolloutSpec, candidate: str | None,
-    stack: str, endpoint: str, spec_hash: str, started: float, notes: list[str],
+    live: dict[str, int],
+    steps: list[int],
+    policy: RolloutSpec,
+    candidate: str | None,
+    stack: str,
+    endpoint: str,
+    spec_hash: str,
+    started: float,
+    notes: list[str],
     retired: str | None = None,
 ) -> PromotionState:
     """A fresh promotion; the stable a finished promotion replaced is never the default pick."""
@@ -184,13 +226,23 @@ def _start(
     cand, stable = resolve_candidate(live, candidate)
     have = live[cand]
     index = next((i for i, p in enumerate(steps) if p >= max(have, 1)), len(steps) - 1)
-    notes.append(f"promoting {cand!r} (now {have}%) over {stable!r} through "
-                 f"{', '.join(f'{p}%' for p in steps[index:])}")
+    notes.append(
+        f"promoting {cand!r} (now {have}%) over {stable!r} through "
+        f"{', '.join(f'{p}%' for p in steps[index:])}"
+    )
     return PromotionState(
-        stack=stack, endpoint=endpoint, candidate=cand, stable=stable, steps=steps,
-        endpoint_spec_hash=spec_hash, initial_split=dict(live),
-        last_good_split=rollback_split(live, cand, stable), current_split=dict(live),
-        step_index=index, keep_previous=policy.keep_previous, started_at=started,
+        stack=stack,
+        endpoint=endpoint,
+        candidate=cand,
+        stable=stable,
+        steps=steps,
+        endpoint_spec_hash=spec_hash,
+        initial_split=dict(live),
+        last_good_split=rollback_split(live, cand, stable),
+        current_split=dict(live),
+        step_index=index,
+        keep_previous=policy.keep_previous,
+        started_at=started,
         updated_at=started,
     )
 
@@ -217,8 +269,10 @@ def rollback(
     keep = state.candidate if state.status == "promoted" else state.stable
     live = target.current_split(endpoint)
     if keep not in live:
-        raise UsageError(f"{keep!r}, the last fully promoted deployment, is no longer deployed "
-                         f"on {endpoint} (deployed: {', '.join(sorted(live)) or 'none'})")
+        raise UsageError(
+            f"{keep!r}, the last fully promoted deployment, is no longer deployed "
+            f"on {endpoint} (deployed: {', '.join(sorted(live)) or 'none'})"
+        )
     split = {name: 0 for name in live} | {keep: 100}
     notes: list[str] = []
     if split == live:
@@ -227,9 +281,16 @@ def rollback(
         reporter.info(f"rolling back: {fmt_split(live)} -> {fmt_split(split)}")
         target.set_split(endpoint, split)
         t = now()
-        state.history.append(StepRecord(percent=split.get(state.candidate, 0), split=split,
-                                        started_at=t, finished_at=t, passed=True,
-                                        note="manual rollback"))
+        state.history.append(
+            StepRecord(
+                percent=split.get(state.candidate, 0),
+                split=split,
+                started_at=t,
+                finished_at=t,
+                passed=True,
+                note="manual rollback",
+            )
+        )
         if state.status != "promoted":
             state.status = "rolled_back"
             state.reason = "rolled back by hand"

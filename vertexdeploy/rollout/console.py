@@ -36,13 +36,14 @@ class RichReporter:
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task("bake", total=total or 1, percent=percent,
-                                                 left=remaining)
+            self._task = self._progress.add_task(
+                "bake", total=total or 1, percent=percent, left=remaining
+            )
         self._progress.update(self._task, completed=total - remaining, left=max(remaining, 0))
         if remaining <= 0:
             self._progress.stop()
             self._progress = None
-            self.console.print(f"bake at {percent}% done ({total:g}s)")
+            self.console.print(f"bake at {percent}% done ({total:g}s)", highlight=False)
 
     def gates(self, percent: int, results: Sequence[GateResult]) -> None:
         for g in results:

@@ -63,8 +63,9 @@ def required_capabilities(gates: GatesSpec) -> dict[str, str]:
 
 def check_capabilities(gates: GatesSpec, capabilities: frozenset[str]) -> None:
     """Raise UsageError naming every configured gate this target cannot evaluate."""
-    missing = {cap: gate for cap, gate in required_capabilities(gates).items()
-               if cap not in capabilities}
+    missing = {
+        cap: gate for cap, gate in required_capabilities(gates).items() if cap not in capabilities
+    }
     if missing:
         listed = ", ".join(f"{gate} (needs {cap!r})" for cap, gate in sorted(missing.items()))
         have = ", ".join(sorted(capabilities)) or "none"
@@ -89,9 +90,12 @@ def evaluate(gates: GatesSpec, evidence: Evidence) -> list[GateResult]:
 
 def _min_requests(limit: int, m: WindowMetrics) -> GateResult:
     ok = m.request_count >= limit
-    msg = (f"{m.request_count} requests to the candidate (need >= {limit})" if ok else
-           f"only {m.request_count} requests reached the candidate (need >= {limit}): "
-           "no evidence, no promotion")
+    msg = (
+        f"{m.request_count} requests to the candidate (need >= {limit})"
+        if ok
+        else f"only {m.request_count} requests reached the candidate (need >= {limit}): "
+        "no evidence, no promotion"
+    )
     return GateResult("min_requests", ok, m.request_count, limit, msg)
 
 
@@ -101,7 +105,8 @@ def _error_rate(limit: float, m: WindowMetrics) -> GateResult:
         return GateResult("max_error_rate", True, None, limit, "no requests: nothing to judge")
     ok = rate <= limit
     msg = f"error rate {rate:.2%} ({m.error_count}/{m.request_count}) " + (
-        f"<= {limit:.2%}" if ok else f"exceeds {limit:.2%}")
+        f"<= {limit:.2%}" if ok else f"exceeds {limit:.2%}"
+    )
     return GateResult("max_error_rate", ok, round(rate, 6), limit, msg)
 
 
@@ -109,25 +114,42 @@ def _p99(limit: float, m: WindowMetrics) -> GateResult:
     if m.request_count == 0:
         return GateResult("max_p99_latency_ms", True, None, limit, "no requests: nothing to judge")
     if m.p99_ms is None:
-        return GateResult("max_p99_latency_ms", False, None, limit,
-                          "the target reported no p99 latency for the window")
+        return GateResult(
+            "max_p99_latency_ms",
+            False,
+            None,
+            limit,
+            "the target reported no p99 latency for the window",
+        )
     ok = m.p99_ms <= limit
-    msg = f"p99 latency {m.p99_ms:.1f} ms " + (f"<= {limit:g} ms" if ok else
-                                                f"exceeds {limit:g} ms")
+    msg = f"p99 latency {m.p99_ms:.1f} ms " + (
+        f"<= {limit:g} ms" if ok else f"exceeds {limit:g} ms"
+    )
     return GateResult("max_p99_latency_ms", ok, round(m.p99_ms, 3), limit, msg)
 
 
 def _disagreement(limit: float, d: Disagreement | None) -> GateResult:
     if d is None:
-        return GateResult("max_disagreement", False, None, limit,
-                          "the target could not compare candidate and stable predictions")
+        return GateResult(
+            "max_disagreement",
+            False,
+            None,
+            limit,
+            "the target could not compare candidate and stable predictions",
+        )
     if d.samples == 0:
-        return GateResult("max_disagreement", False, None, limit,
-                          "no inputs were answered by both candidate and stable")
+        return GateResult(
+            "max_disagreement",
+            False,
+            None,
+            limit,
+            "no inputs were answered by both candidate and stable",
+        )
     ok = d.value <= limit
     what = "labels differ" if d.kind == "label" else "mean relative error"
     msg = f"{what} {d.value:.2%} over {d.samples} samples " + (
-        f"<= {limit:.2%}" if ok else f"exceeds {limit:.2%}")
+        f"<= {limit:.2%}" if ok else f"exceeds {limit:.2%}"
+    )
     return GateResult("max_disagreement", ok, round(d.value, 6), limit, msg)
 
 
@@ -142,12 +164,18 @@ def run_command_gate(command: str, env: Mapping[str, str], timeout: float) -> Ga
     """
     try:
         proc = subprocess.run(
-            command, shell=True, env={**os.environ, **env}, capture_output=True,
-            text=True, timeout=timeout, check=False,
+            command,
+            shell=True,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
-        return GateResult("command", False, None, 0,
-                          f"`{command}` did not finish within {timeout:g}s")
+        return GateResult(
+            "command", False, None, 0, f"`{command}` did not finish within {timeout:g}s"
+        )
     except OSError as exc:
         return GateResult("command", False, None, 0, f"`{command}` could not run: {exc}")
     tail = (proc.stdout + proc.stderr).strip()[-OUTPUT_TAIL:]
@@ -157,8 +185,14 @@ def run_command_gate(command: str, env: Mapping[str, str], timeout: float) -> Ga
 
 
 def command_env(
-    *, stack: str, endpoint: str, candidate: str, stable: str, percent: int,
-    since: float, until: float,
+    *,
+    stack: str,
+    endpoint: str,
+    candidate: str,
+    stable: str,
+    percent: int,
+    since: float,
+    until: float,
 ) -> dict[str, str]:
     """The variables a command gate sees."""
     return {

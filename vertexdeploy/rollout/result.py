@@ -39,11 +39,19 @@ class PromotionResult:
         cls, state: PromotionState, ran: list[StepRecord], notes: list[str], state_file: str
     ) -> PromotionResult:
         return cls(
-            stack=state.stack, endpoint=state.endpoint, status=state.status,
-            candidate=state.candidate, stable=state.stable, steps=list(state.steps),
-            step_index=state.step_index, split=dict(state.current_split),
-            last_good_split=dict(state.last_good_split), ran=list(ran),
-            undeployed=list(state.undeployed), reason=state.reason, notes=list(notes),
+            stack=state.stack,
+            endpoint=state.endpoint,
+            status=state.status,
+            candidate=state.candidate,
+            stable=state.stable,
+            steps=list(state.steps),
+            step_index=state.step_index,
+            split=dict(state.current_split),
+            last_good_split=dict(state.last_good_split),
+            ran=list(ran),
+            undeployed=list(state.undeployed),
+            reason=state.reason,
+            notes=list(notes),
             state_file=state_file,
         )
 
@@ -61,8 +69,10 @@ class PromotionResult:
         if self.status == "rolled_back":
             return f"{where}: {self.candidate} rolled back to {fmt_split(self.split)}"
         done = self.step_index
-        return (f"{where}: {self.candidate} at {self.split.get(self.candidate, 0)}% "
-                f"({done}/{len(self.steps)} steps passed)")
+        return (
+            f"{where}: {self.candidate} at {self.split.get(self.candidate, 0)}% "
+            f"({done}/{len(self.steps)} steps passed)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,8 +107,9 @@ class PromotionResult:
         if self.undeployed:
             lines.append(f"undeployed: {', '.join(self.undeployed)}")
         if self.status == "in_progress" and self.step_index < len(self.steps):
-            lines.append(f"next step: {self.steps[self.step_index]}% "
-                         "(run promote again to continue)")
+            lines.append(
+                f"next step: {self.steps[self.step_index]}% (run promote again to continue)"
+            )
         return "\n".join(lines)
 
 

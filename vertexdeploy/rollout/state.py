@@ -173,12 +173,15 @@ class Override:
             "rolled_back": f"promotion of {self.candidate!r} was rolled back",
         }[self.status]
         gone = f"; {', '.join(self.undeployed)} undeployed by it" if self.undeployed else ""
-        return (f"{what}: keeping its traffic split{gone} until the endpoint is edited "
-                "in the manifest")
+        return (
+            f"{what}: keeping its traffic split{gone} until the endpoint is edited in the manifest"
+        )
 
 
 def promotion_override(
-    state_dir: str | os.PathLike[str] | None, stack: str, endpoint: str,
+    state_dir: str | os.PathLike[str] | None,
+    stack: str,
+    endpoint: str,
     endpoint_spec_hash: str,
 ) -> Override | None:
     """The split a promotion set, while the manifest's endpoint is still the one it started from.

@@ -25,8 +25,10 @@ def render_markdown(result: PromotionResult) -> str:
     """Steps table, every gate with observed/limit, and the outcome."""
     out = [f"### {ICON[result.status]} Promotion `{result.stack}/{result.endpoint}`", ""]
     if result.candidate:
-        out.append(f"Candidate **{result.candidate}**, stable **{result.stable}**, "
-                   f"steps {' → '.join(f'{p}%' for p in result.steps)}.")
+        out.append(
+            f"Candidate **{result.candidate}**, stable **{result.stable}**, "
+            f"steps {' → '.join(f'{p}%' for p in result.steps)}."
+        )
         out.append("")
     out.extend(f"> {n}" for n in result.notes)
     if result.ran:
@@ -39,8 +41,10 @@ def render_markdown(result: PromotionResult) -> str:
         for r in result.ran:
             for g in r.gates:
                 verdict = "pass" if g.passed else "**fail**"
-                out.append(f"| {r.percent}% | `{g.name}` | {_fmt(g.observed)} | "
-                           f"{_fmt(g.limit)} | {verdict} |")
+                out.append(
+                    f"| {r.percent}% | `{g.name}` | {_fmt(g.observed)} | "
+                    f"{_fmt(g.limit)} | {verdict} |"
+                )
         out.append("")
     out.append(f"**Outcome:** {result.headline}")
     if result.reason:

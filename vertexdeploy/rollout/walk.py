@@ -47,8 +47,9 @@ class Walker:
         state.updated_at = self.now()
         save_state(self.state_dir, state)
 
-    def run(self, state: PromotionState, *, stop_index: int,
-            max_steps: int | None = None) -> list[StepRecord]:
+    def run(
+        self, state: PromotionState, *, stop_index: int, max_steps: int | None = None
+    ) -> list[StepRecord]:
         """Run steps up to (not including) ``stop_index``; finalize when the last passed."""
         ran: list[StepRecord] = []
         stop = min(stop_index, len(state.steps))
@@ -81,8 +82,14 @@ class Walker:
         until = self.now()
         results = self.judge(state, percent, since, until)
         self.reporter.gates(percent, results)
-        record = StepRecord(percent=percent, split=split, started_at=since, finished_at=until,
-                            passed=all(g.passed for g in results), gates=results)
+        record = StepRecord(
+            percent=percent,
+            split=split,
+            started_at=since,
+            finished_at=until,
+            passed=all(g.passed for g in results),
+            gates=results,
+        )
         state.history.append(record)
         return record
 
@@ -101,8 +108,9 @@ class Walker:
             slept += nap
             self.reporter.bake(percent, max(remaining - nap, 0.0), total)
 
-    def judge(self, state: PromotionState, percent: int, since: float,
-              until: float) -> list[GateResult]:
+    def judge(
+        self, state: PromotionState, percent: int, since: float, until: float
+    ) -> list[GateResult]:
         metrics = self.target.window_metrics(state.endpoint, since, until)
         candidate = metrics.get(state.candidate, WindowMetrics(0, 0, None))
         disagreement = None
@@ -113,11 +121,16 @@ class Walker:
         results = evaluate(self.gates, Evidence(candidate, disagreement))
         if self.gates.command:
             if all(g.passed for g in results):
-                env = command_env(stack=state.stack, endpoint=state.endpoint,
-                                  candidate=state.candidate, stable=state.stable,
-                                  percent=percent, since=since, until=until)
-                results.append(self.command_runner(self.gates.command, env,
-                                                   self.command_timeout))
+                env = command_env(
+                    stack=state.stack,
+                    endpoint=state.endpoint,
+                    candidate=state.candidate,
+                    stable=state.stable,
+                    percent=percent,
+                    since=since,
+                    until=until,
+                )
+                results.append(self.command_runner(self.gates.command, env, self.command_timeout))
             else:
                 self.reporter.info("command gate not run: a metric gate already failed")
         return results
@@ -126,8 +139,7 @@ class Walker:
         """Traffic back to the last good split, and say which gate failed and why."""
         failed = [g for g in record.gates if not g.passed]
         state.reason = f"at {record.percent}%: " + "; ".join(
-            f"{g.name} failed (observed {g.observed}, limit {g.limit}): {g.message}"
-            for g in failed
+            f"{g.name} failed (observed {g.observed}, limit {g.limit}): {g.message}" for g in failed
         )
         self.reporter.warn(f"rolling back to {fmt_split(state.last_good_split)}: {state.reason}")
         self.target.set_split(state.endpoint, state.last_good_split)
@@ -141,8 +153,9 @@ class Walker:
         keep = state.keep_previous
         if not keep and state.stable in live:
             if live[state.stable] != 0:
-                self.reporter.warn(f"{state.stable} still carries {live[state.stable]}%; "
-                                   "not undeploying it")
+                self.reporter.warn(
+                    f"{state.stable} still carries {live[state.stable]}%; not undeploying it"
+                )
                 keep = True
             else:
                 self.reporter.info(f"undeploying {state.stable}")
