@@ -1,0 +1,90 @@
+"""`promote` and `rollback`: walk a canary behind health gates, or put traffic back."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vertexdeploy import deployer
+from vertexdeploy.cli.common import handle_errors, output_option
+from vertexdeploy.rollout import api
+from vertexdeploy.rollout.reporter import PlainReporter, Reporter
+from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    help="Where promotion state lives [default: $VERTEXDEPLOY_STATE_DIR or "
+    ".vertexdeploy/promotions].",
+)
+
+
+def _reporter(output: str) -> Reporter:
+    """Rich countdown on a terminal; timestamped lines on stderr in CI or with JSON output."""
+    if output == "text" and sys.stderr.isatty():
+        from vertexdeploy.rollout.console import RichReporter
+
+        return RichReporter()
+    return PlainReporter()
+
+
+def _render(result: PromotionResult, output: str) -> None:
+    click.echo(result.to_json() if output == "json" else result.to_text())
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--endpoint", required=True, help="Logical endpoint name from the manifest.")
+@click.option("--candidate", help="Deployment to promote [default: the one with less traffic].")
+@click.option("--to", "to", type=click.IntRange(1, 100), help="Stop after the step at PERCENT.")
+@click.option("--step", is_flag=True, help="Run exactly one step, then exit 0 (one per CI job).")
+@state_dir_option
+@output_option
+@handle_errors
+def promote(
+    files: tuple[str, ...],
+    endpoint: str,
+    candidate: str | None,
+    to: int | None,
+    step: bool,
+    state_dir: str | None,
+    output: str,
+) -> None:
+    """Walk a candidate deployment of ENDPOINT to 100% behind the manifest's gates.
+
+    Exits 4 when a gate fails and traffic was rolled back to the last good split.
+    """
+    target, policy, stack, spec_hash = deployer.rollout_context(files, endpoint)
+    try:
+        result = api.promote(
+            target,
+            policy,
+            stack=stack,
+            endpoint=endpoint,
+            endpoint_spec_hash=spec_hash,
+            candidate=candidate,
+            to=to,
+            step=step,
+            state_dir=state_dir,
+            reporter=_reporter(output),
+        )
+    except PromotionRolledBack as exc:
+        _render(exc.result, output)
+        raise
+    _render(result, output)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--endpoint", required=True, help="Logical endpoint name from the manifest.")
+@state_dir_option
+@output_option
+@handle_errors
+def rollback(files: tuple[str, ...], endpoint: str, state_dir: str | None, output: str) -> None:
+    """Put all traffic of ENDPOINT back on its last fully promoted deployment."""
+    target, _policy, stack, _hash = deployer.rollout_context(files, endpoint)
+    result = api.rollback(
+        target, stack=stack, endpoint=endpoint, state_dir=state_dir, reporter=_reporter(output)
+    )
+    _render(result, output)
