@@ -172,10 +172,8 @@ class Override:
             "promoted": f"{self.candidate!r} was promoted to 100%",
             "rolled_back": f"promotion of {self.candidate!r} was rolled back",
         }[self.status]
-        gone = f"; {', '.join(self.undeployed)} undeployed by it" if self.undeployed else ""
-        return (
-            f"{what}: keeping its traffic split{gone} until the endpoint is edited in the manifest"
-        )
+        gone = f" ({', '.join(self.undeployed)} undeployed)" if self.undeployed else ""
+        return f"{what}{gone}: keeping its split until the endpoint is edited in the manifest"
 
 
 def promotion_override(
