@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "destroy": "vertexdeploy.cli.apply_cmds:destroy",
     "status": "vertexdeploy.cli.apply_cmds:status",
     "predict": "vertexdeploy.cli.predict_cmd:predict",
+    "promote": "vertexdeploy.cli.promote_cmd:promote",
+    "rollback": "vertexdeploy.cli.promote_cmd:rollback",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }
 

@@ -1,63 +1,25 @@
 """Artifact directories: where a model's files are, and whether they are the pinned ones.
 
-`artifact_sha256` is the project's one definition of an artifact fingerprint; the manifest
-side pins it and the emulator checks it before loading, so both must call this function.
+The digest itself is ``vertexdeploy.artifacts.artifact_sha256``, shared with the planner.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from vertexdeploy import artifacts as _shared
 from vertexdeploy.emulator.serving.errors import ArtifactError, ArtifactIntegrityError
-
-_CHUNK = 1 << 20
-_SKIPPED_DIRS = frozenset({"__pycache__"})
-
-
-def _files(root: Path) -> list[tuple[str, Path]]:
-    if root.is_file():
-        return [(root.name, root)]
-    found: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _SKIPPED_DIRS]
-        for name in filenames:
-            full = Path(dirpath) / name
-            if full.is_file():
-                found.append((full.relative_to(root).as_posix(), full))
-    found.sort(key=lambda item: item[0].encode("utf-8"))
-    return found
 
 
 def artifact_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of an artifact directory's contents, independent of timestamps and order.
+    """The shared artifact digest, raising the serving layer's ArtifactError when missing."""
+    try:
+        return _shared.artifact_sha256(path)
+    except FileNotFoundError as exc:
+        raise ArtifactError(str(exc)) from exc
 
-    Definition (stable; pinned fingerprints depend on it):
-
-    * the files are every regular file under `path`, recursively, following symlinks,
-      except anything inside a directory named `__pycache__` (Python writes those when a
-      custom predictor is imported, and they must not change the fingerprint);
-    * each file is named by its POSIX path relative to `path` (`sub/model.joblib`);
-      files are taken in ascending order of the UTF-8 bytes of that name;
-    * for each file the digest is fed `name (UTF-8) + b"\\0" + str(size) (ASCII) + b"\\0"`
-      followed by the file's bytes (the size prefix keeps name/content boundaries unambiguous);
-    * if `path` is a single file, it is hashed as a directory holding only that file.
-
-    An empty directory hashes to sha256 of nothing. Raises ArtifactError if `path` is missing.
-    """
-    root = Path(path)
-    if not root.exists():
-        raise ArtifactError(f"artifact path {root} does not exist")
-    digest = hashlib.sha256()
-    for name, full in _files(root):
-        size = full.stat().st_size
-        digest.update(name.encode("utf-8") + b"\0" + str(size).encode("ascii") + b"\0")
-        with full.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_sha256(artifact_dir: str | os.PathLike[str], expected: str) -> str:
@@ -74,8 +36,10 @@ def check_sha256(artifact_dir: str | os.PathLike[str], expected: str) -> str:
 def resolve_artifact_uri(uri: str, bucket_store_root: str | os.PathLike[str] | None) -> Path:
     """Map a model's artifactUri to a local directory.
 
-    `gs://BUCKET/OBJ` maps to `<bucket_store_root>/BUCKET/OBJ` (the emulator's bucket store);
-    `file://` URIs and plain local paths are used as they are.
+    `gs://BUCKET/OBJ` maps to `<bucket_store_root>/BUCKET/OBJ` (the emulator's bucket store).
+    With a bucket store configured (the emulator), nothing else is loaded: pickle and joblib
+    files run code, so only files uploaded into the emulator's own store are trusted.
+    Without one (the engine used directly, e.g. in tests), `file://` and local paths work.
     """
     if not uri:
         raise ArtifactError("the model has no artifactUri; the emulator needs model files")
@@ -86,6 +50,11 @@ def resolve_artifact_uri(uri: str, bucket_store_root: str | os.PathLike[str] | N
         if not rest or ".." in rest.split("/"):
             raise ArtifactError(f"invalid artifactUri {uri!r}")
         local = Path(bucket_store_root).joinpath(*rest.split("/"))
+    elif bucket_store_root is not None:
+        raise ArtifactError(
+            f"artifactUri {uri!r}: the emulator loads models only from its own bucket store "
+            "(gs://...), because pickle and joblib files run code when loaded"
+        )
     elif uri.startswith("file://"):
         local = Path(unquote(urlparse(uri).path))
     elif "://" in uri:
