@@ -46,13 +46,45 @@ def http(
         return err.code, json.loads(raw) if raw else None
 
 
+SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+_MODEL_BYTES: list[bytes] = []
+
+
+def put_model_files(url: str, prefix: str = "model", bucket: str = "bucket") -> str:
+    """Upload a small real scikit-learn model into the emulator's bucket store.
+
+    The emulator loads a model when it is deployed, so deployable models need real files.
+    """
+    if not _MODEL_BYTES:
+        import io
+
+        import joblib
+        from sklearn.datasets import load_iris
+        from sklearn.linear_model import LogisticRegression
+
+        x, y = load_iris(return_X_y=True)
+        buf = io.BytesIO()
+        joblib.dump(LogisticRegression(max_iter=300).fit(x, y), buf)
+        _MODEL_BYTES.append(buf.getvalue())
+    http(f"{url}/storage/v1/b?project=test-project", "POST", {"name": bucket})
+    req = urllib.request.Request(
+        f"{url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={prefix}/model.joblib",
+        data=_MODEL_BYTES[0],
+        method="POST",
+        headers={"content-type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+    return f"gs://{bucket}/{prefix}"
+
+
 def upload(
     c: Clients, model_id: str = "m1", display_name: str = "m", **extra: Any
 ) -> v1.UploadModelResponse:
     model = v1.Model(
         display_name=display_name,
-        artifact_uri="gs://bucket/model",
-        container_spec=v1.ModelContainerSpec(image_uri="us-docker.pkg.dev/x/y:latest"),
+        artifact_uri=put_model_files(c.url),
+        container_spec=v1.ModelContainerSpec(image_uri=SKLEARN_IMAGE),
         labels=extra.pop("labels", {}),
         version_aliases=extra.pop("aliases", []),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from emu_helpers import SKLEARN_IMAGE, put_model_files
 from google.auth.credentials import AnonymousCredentials
 
 from vertexdeploy.emulator.server import EmulatorServer
@@ -31,6 +32,8 @@ def sdk(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
 
 
 def test_model_endpoint_deploy_update_undeploy(sdk: EmulatorServer) -> None:
+    put_model_files(sdk.url, "iris/v1")
+    put_model_files(sdk.url, "iris/v2")
     model = aiplatform.Model.upload(
         display_name="iris",
         artifact_uri="gs://bucket/iris/v1",
@@ -87,8 +90,8 @@ def test_model_endpoint_deploy_update_undeploy(sdk: EmulatorServer) -> None:
 def test_batch_prediction_job_stays_pending(sdk: EmulatorServer) -> None:
     model = aiplatform.Model.upload(
         display_name="m",
-        artifact_uri="gs://bucket/m",
-        serving_container_image_uri="us-docker.pkg.dev/x/y:latest",
+        artifact_uri=put_model_files(sdk.url, "m"),
+        serving_container_image_uri=SKLEARN_IMAGE,
     )
     # submit() creates without waiting for completion; create() would wait forever here
     job = aiplatform.BatchPredictionJob.submit(
@@ -111,8 +114,8 @@ def test_model_deployment_monitoring_job(sdk: EmulatorServer) -> None:
 
     model = aiplatform.Model.upload(
         display_name="m",
-        artifact_uri="gs://bucket/m",
-        serving_container_image_uri="us-docker.pkg.dev/x/y:latest",
+        artifact_uri=put_model_files(sdk.url, "m"),
+        serving_container_image_uri=SKLEARN_IMAGE,
     )
     endpoint = aiplatform.Endpoint.create(display_name="ep")
     endpoint.deploy(model, machine_type="n1-standard-2", min_replica_count=1)

@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emu_helpers import PARENT, Clients, create_endpoint, deploy, http, upload
+from emu_helpers import (
+    PARENT,
+    SKLEARN_IMAGE,
+    Clients,
+    create_endpoint,
+    deploy,
+    http,
+    put_model_files,
+    upload,
+)
 from google.cloud import aiplatform_v1 as v1
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2, json_format
@@ -46,8 +55,8 @@ def test_resources_and_operations_parse_strictly(clients: Clients) -> None:
     base = f"{clients.url}/v1"
     model_body = {
         "displayName": "m",
-        "artifactUri": "gs://b/m",
-        "containerSpec": {"imageUri": "img", "predictRoute": "/p", "healthRoute": "/h"},
+        "artifactUri": put_model_files(clients.url, "m"),
+        "containerSpec": {"imageUri": SKLEARN_IMAGE, "predictRoute": "/p", "healthRoute": "/h"},
         "labels": {"a": "b"},
     }
     op = post(f"{base}/{PARENT}/models:upload", {"model": model_body, "modelId": "m1"})

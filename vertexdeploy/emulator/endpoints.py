@@ -213,6 +213,11 @@ def deploy_model(call: Call) -> dict[str, Any]:
                 raise already_exists(f"Deployed model id {dm_id} is already used on {name}.")
         else:
             dm_id = new_id(store, "deployed_model")
+        # Load the model now: an image the emulator cannot run, missing files or a sha256
+        # mismatch refuse the deploy here, never at predict time.
+        from vertexdeploy.emulator.serving.hooks import deploy_hook
+
+        deploy_hook(call.state, name, dm_id, version)
         split_in = call.body.get("trafficSplit")
         if split_in:
             split_in = dict(as_dict(split_in, "trafficSplit"))
@@ -286,6 +291,9 @@ def undeploy_model(call: Call) -> dict[str, Any]:
                 if not (r.get("endpoint") == name and r.get("deployedModelId") == dm_id)
             ]
             save_version(store, version)
+        from vertexdeploy.emulator.serving.hooks import undeploy_hook
+
+        undeploy_hook(call.state, name, dm_id)  # stop routing; free once requests drain
         return call.state.operations.start(
             name, "UndeployModelOperationMetadata", {}, "UndeployModelResponse"
         )
