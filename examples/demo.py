@@ -8,11 +8,14 @@ emulator and promotion state under .vertexdeploy/demo/ and stops the emulator at
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +32,43 @@ ENV.pop("VERTEXDEPLOY_EMULATOR_URL", None)
 def step(*args: str) -> None:
     print(f"\n$ vertexdeploy {shlex.join(args)}", flush=True)
     subprocess.run([sys.executable, "-m", "vertexdeploy", *args], cwd=ROOT, env=ENV, check=True)
+
+
+def predict_url() -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "vertexdeploy", "status", "--output", "json", MANIFEST],
+        cwd=ROOT,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return str(json.loads(out)["endpoints"][0]["predict_url"])
+
+
+def send_traffic(url: str, stop: threading.Event, limit: int = 20_000) -> None:
+    """Bounded background load so the promotion's gates have evidence to judge."""
+    body = json.dumps({"instances": [[5.9, 3.0, 5.1, 1.8]]}).encode()
+    for _ in range(limit):
+        if stop.wait(0.01):
+            return
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                resp.read()
+        except OSError:
+            pass
+
+
+def promote_under_load() -> None:
+    stop = threading.Event()
+    loader = threading.Thread(target=send_traffic, args=(predict_url(), stop), daemon=True)
+    loader.start()
+    try:
+        step("promote", MANIFEST, "--endpoint", "iris")
+    finally:
+        stop.set()
+        loader.join()
 
 
 def main() -> None:
@@ -48,6 +88,16 @@ def main() -> None:
             "--json",
             "[[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]]",
         )
+        print(
+            "\n# promote the 10% canary to 100% behind the rollout gates, with live traffic",
+            flush=True,
+        )
+        promote_under_load()
+        print(
+            "\n# apply keeps the promoted split and points monitoring at what is deployed now",
+            flush=True,
+        )
+        step("apply", "--auto-approve", MANIFEST)
         step("plan", "--detailed-exitcode", MANIFEST)
     finally:
         step("emulator", "stop", "--data-dir", str(DEMO_DIR / "emulator"))
