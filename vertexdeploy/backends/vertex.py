@@ -87,7 +87,6 @@ class VertexBackend:
         self._locks_guard = threading.Lock()
         self._versions: dict[tuple[str, str], str] = {}  # (model, fingerprint) -> version name
         self._deployed: dict[tuple[str, str], str] = {}  # (endpoint, deployment) -> id
-        self.read_calls = 0
 
     # ---------- clients ----------
 
@@ -215,7 +214,6 @@ class VertexBackend:
         def run() -> list[dict[str, Any]]:
             out = []
             for page in fn().pages:
-                self.read_calls += 1
                 for field in (
                     "models",
                     "endpoints",
@@ -414,7 +412,6 @@ class VertexBackend:
             self._wait(change.address, op, timeout, progress, "endpoint deletion")
 
     def _get_endpoint(self, address: str, name: str) -> dict[str, Any]:
-        self.read_calls += 1
         return _to_dict(call(address, lambda: self.endpoints.get_endpoint(request={"name": name})))
 
     # deployments
