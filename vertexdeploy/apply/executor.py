@@ -112,6 +112,14 @@ def execute_plan(
         if change.action is not Action.NOOP:
             reporter.started(change)
         attempt = 0
+
+        def failed(attempts: int, exc: Exception) -> NodeResult:
+            message = str(exc).removeprefix(f"{change.address}: ")
+            seconds = time.monotonic() - began
+            return NodeResult(
+                change.address, change.action.value, "failed", attempts, seconds, message
+            )
+
         while True:
             attempt += 1
             try:
@@ -127,28 +135,14 @@ def execute_plan(
                 )
             except TransientBackendError as exc:
                 if attempt >= retry.attempts:
-                    return NodeResult(
-                        change.address,
-                        change.action.value,
-                        "failed",
-                        attempt,
-                        time.monotonic() - began,
-                        str(exc).removeprefix(f"{change.address}: "),
-                    )
+                    return failed(attempt, exc)
                 delay = retry.delay(attempt, rng)
                 reporter.progress(
                     change, f"transient error, retry {attempt} in {delay:.1f}s: {exc}"
                 )
                 sleep(delay)
             except VertexDeployError as exc:
-                return NodeResult(
-                    change.address,
-                    change.action.value,
-                    "failed",
-                    attempt,
-                    time.monotonic() - began,
-                    str(exc).removeprefix(f"{change.address}: "),
-                )
+                return failed(attempt, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
 
