@@ -12,12 +12,11 @@ from typing import Any
 
 from vertexdeploy.emulator.apierror import already_exists, failed_precondition, invalid, not_found
 from vertexdeploy.emulator.clock import rfc3339
-from vertexdeploy.emulator.filters import compile_filter
 from vertexdeploy.emulator.models import resolve_version, save_version
-from vertexdeploy.emulator.names import check_id, check_parent, mask_paths, parent_of
+from vertexdeploy.emulator.names import check_id, check_parent, mask_paths, parent_of, update_paths
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, as_int, etag, new_id, require_str
-from vertexdeploy.emulator.routing import ApiRoute, Call, paginate, route
+from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
 
 KIND = "endpoint"
@@ -117,22 +116,12 @@ def get_endpoint(call: Call) -> dict[str, Any]:
 
 
 def list_endpoints(call: Call) -> dict[str, Any]:
-    parent = check_parent(call.params["parent"])
-    keep = compile_filter(call.query.get("filter"))
-    found = [d for d in call.state.store.list(KIND, parent) if keep(d)]
-    return paginate(found, call.query, "endpoints")
+    return list_resources(call, KIND, "endpoints")
 
 
 def update_endpoint(call: Call) -> dict[str, Any]:
     store = call.state.store
-    paths = mask_paths(call.query.get("updateMask"))
-    if not paths:
-        raise invalid("updateMask is required.")
-    bad = [p for p in paths if p not in _UPDATABLE]
-    if bad:
-        raise invalid(
-            f"Cannot update {', '.join(bad)}; updatable: {', '.join(sorted(_UPDATABLE))}."
-        )
+    paths = update_paths(call.query.get("updateMask"), _UPDATABLE)
     with store.transaction():
         doc = get(store, call.params["name"])
         for path in paths:

@@ -15,12 +15,11 @@ from typing import Any
 
 from vertexdeploy.emulator.apierror import failed_precondition, invalid
 from vertexdeploy.emulator.clock import rfc3339
-from vertexdeploy.emulator.filters import compile_filter
 from vertexdeploy.emulator.models import resolve_version
 from vertexdeploy.emulator.names import check_parent, parent_of
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, as_int, new_id, require_str
-from vertexdeploy.emulator.routing import ApiRoute, Call, paginate, route
+from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
 
 KIND = "batch_prediction_job"
@@ -129,10 +128,7 @@ def get_job(call: Call) -> dict[str, Any]:
 
 
 def list_jobs(call: Call) -> dict[str, Any]:
-    parent = check_parent(call.params["parent"])
-    keep = compile_filter(call.query.get("filter"))
-    found = [d for d in call.state.store.list(KIND, parent) if keep(d)]
-    return paginate(found, call.query, "batchPredictionJobs")
+    return list_resources(call, KIND, "batchPredictionJobs")
 
 
 def cancel_job(call: Call) -> dict[str, Any]:

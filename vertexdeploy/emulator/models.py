@@ -17,9 +17,9 @@ from vertexdeploy.emulator.names import (
     check_alias,
     check_id,
     check_parent,
-    mask_paths,
     parent_of,
     split_model,
+    update_paths,
 )
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, etag, new_id, require_str
@@ -235,14 +235,7 @@ def merge_version_aliases(call: Call) -> dict[str, Any]:
 
 def update_model(call: Call) -> dict[str, Any]:
     store = call.state.store
-    paths = mask_paths(call.query.get("updateMask"))
-    if not paths:
-        raise invalid("updateMask is required.")
-    bad = [p for p in paths if p not in _UPDATABLE]
-    if bad:
-        raise invalid(
-            f"Cannot update {', '.join(bad)}; updatable: {', '.join(sorted(_UPDATABLE))}."
-        )
+    paths = update_paths(call.query.get("updateMask"), _UPDATABLE)
     with store.transaction():
         doc = resolve_version(store, call.params["name"])
         for path in paths:

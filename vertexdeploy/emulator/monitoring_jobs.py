@@ -15,11 +15,10 @@ from typing import Any
 from vertexdeploy.emulator import endpoints
 from vertexdeploy.emulator.apierror import failed_precondition, invalid, not_found
 from vertexdeploy.emulator.clock import rfc3339
-from vertexdeploy.emulator.filters import compile_filter
-from vertexdeploy.emulator.names import check_parent, mask_paths, parent_of
+from vertexdeploy.emulator.names import check_parent, parent_of, update_paths
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, new_id, require_str
-from vertexdeploy.emulator.routing import ApiRoute, Call, paginate, route
+from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
 
 KIND = "model_deployment_monitoring_job"
@@ -131,23 +130,13 @@ def get_job(call: Call) -> dict[str, Any]:
 
 
 def list_jobs(call: Call) -> dict[str, Any]:
-    parent = check_parent(call.params["parent"])
-    keep = compile_filter(call.query.get("filter"))
-    found = [d for d in call.state.store.list(KIND, parent) if keep(d)]
-    return paginate(found, call.query, "modelDeploymentMonitoringJobs")
+    return list_resources(call, KIND, "modelDeploymentMonitoringJobs")
 
 
 def update_job(call: Call) -> dict[str, Any]:
     store = call.state.store
     name = call.params["name"]
-    paths = mask_paths(call.query.get("updateMask"))
-    if not paths:
-        raise invalid("updateMask is required.")
-    bad = [p for p in paths if p.split(".")[0] not in _UPDATABLE]
-    if bad:
-        raise invalid(
-            f"Cannot update {', '.join(bad)}; updatable: {', '.join(sorted(_UPDATABLE))}."
-        )
+    paths = update_paths(call.query.get("updateMask"), _UPDATABLE, nested=True)
     with store.transaction():
         doc = store.require(name, "ModelDeploymentMonitoringJob")
         for path in {p.split(".")[0] for p in paths}:

@@ -73,3 +73,14 @@ def mask_paths(mask: object) -> list[str]:
     else:
         items = []
     return [camel(p.strip()) for p in items if p.strip()]
+
+
+def update_paths(mask: object, updatable: frozenset[str], *, nested: bool = False) -> list[str]:
+    """A required update mask whose fields are all updatable (``nested``: by first segment)."""
+    paths = mask_paths(mask)
+    if not paths:
+        raise invalid("updateMask is required.")
+    bad = [p for p in paths if (p.split(".")[0] if nested else p) not in updatable]
+    if bad:
+        raise invalid(f"Cannot update {', '.join(bad)}; updatable: {', '.join(sorted(updatable))}.")
+    return paths

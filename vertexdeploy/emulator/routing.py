@@ -11,6 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vertexdeploy.emulator.filters import compile_filter
+from vertexdeploy.emulator.names import check_parent
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
@@ -71,3 +74,11 @@ def paginate(items: list[dict[str, Any]], query: Mapping[str, str], key: str) ->
 def public(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored document without its internal (underscore) fields."""
     return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def list_resources(call: Call, kind: str, key: str) -> dict[str, Any]:
+    """A list RPC: resources of ``kind`` under the parent, filtered, one page of them."""
+    parent = check_parent(call.params["parent"])
+    keep = compile_filter(call.query.get("filter"))
+    found = [d for d in call.state.store.list(kind, parent) if keep(d)]
+    return paginate(found, call.query, key)
