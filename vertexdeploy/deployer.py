@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
@@ -17,7 +19,7 @@ from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.desired import build_desired, with_promotions
 from vertexdeploy.errors import PlanStaleError, UsageError
 from vertexdeploy.manifest import LoadedManifest, load_manifest
-from vertexdeploy.manifest.spec import RolloutSpec
+from vertexdeploy.manifest.spec import EndpointSpec, RolloutSpec
 from vertexdeploy.plan import LiveState, Plan, diff
 from vertexdeploy.status import StatusReport, build_status
 
@@ -26,13 +28,21 @@ def validate(files: Sequence[str]) -> LoadedManifest:
     return load_manifest(files)
 
 
-def read_state_file(path: str) -> LiveState:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_json_file(path: str, model: type[M], what: str) -> M:
+    """A saved JSON document (state or plan), with usage errors that name the file."""
     try:
-        return LiveState.model_validate_json(Path(path).read_text())
+        return model.model_validate_json(Path(path).read_text())
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read state file: {exc.strerror}") from exc
+        raise UsageError(f"{path}: cannot read {what}: {exc.strerror}") from exc
     except ValueError as exc:
-        raise UsageError(f"{path}: not a state file: {exc}") from exc
+        raise UsageError(f"{path}: not a {what}: {exc}") from exc
+
+
+def read_state_file(path: str) -> LiveState:
+    return _read_json_file(path, LiveState, "state file")
 
 
 def promotion_overrides(loaded: LoadedManifest) -> dict[str, Any]:
@@ -91,12 +101,7 @@ def plan_live(files: Sequence[str]) -> LivePlan:
 
 
 def load_plan_file(path: str) -> Plan:
-    try:
-        return Plan.from_json(Path(path).read_text())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read plan: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a plan file: {exc}") from exc
+    return _read_json_file(path, Plan, "plan file")
 
 
 def check_not_stale(plan: Plan) -> LivePlan:
@@ -169,10 +174,16 @@ def predict(files: Sequence[str], endpoint: str, instances: list[Any]) -> dict[s
     from vertexdeploy.backends.connect import backend_for
 
     loaded = load_manifest(files)
-    if loaded.spec.endpoint(endpoint) is None:
-        known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
-        raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
+    _endpoint_spec(loaded, endpoint)
     return backend_for(loaded.spec).predict(endpoint, instances)
+
+
+def _endpoint_spec(loaded: LoadedManifest, name: str) -> EndpointSpec:
+    spec = loaded.spec.endpoint(name)
+    if spec is None:
+        known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
+        raise UsageError(f"no endpoint {name!r} in the manifest (endpoints: {known})")
+    return spec
 
 
 def rollout_context(files: Sequence[str], endpoint: str) -> tuple[Any, RolloutSpec, str, str]:
@@ -182,10 +193,7 @@ def rollout_context(files: Sequence[str], endpoint: str) -> tuple[Any, RolloutSp
     from vertexdeploy.rollout.state import endpoint_spec_hash
 
     loaded = load_manifest(files)
-    spec = loaded.spec.endpoint(endpoint)
-    if spec is None:
-        known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
-        raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
+    spec = _endpoint_spec(loaded, endpoint)
     policy = spec.rollout or RolloutSpec()
     mirror = 0.5 if policy.gates.max_disagreement is not None else 0.0
     target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror)

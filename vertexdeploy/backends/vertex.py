@@ -24,7 +24,7 @@ from vertexdeploy import labels as L
 from vertexdeploy.backends import mapping
 from vertexdeploy.backends.base import Progress
 from vertexdeploy.errors import BackendError, TransientBackendError
-from vertexdeploy.plan.model import Change
+from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import LiveState, Resource
 
 T = TypeVar("T")
@@ -231,6 +231,10 @@ class VertexBackend:
     # ---------- writing ----------
 
     def execute(self, change: Change, *, timeout: float | None, progress: Progress) -> None:
+        if change.action is Action.NOOP:
+            if change.kind == "model_version":
+                self._remember_version(change)  # later deploys resolve it without a read
+            return
         handler = getattr(self, f"_{change.kind}_{change.action.value}", None)
         if handler is None:
             raise BackendError(
@@ -245,9 +249,6 @@ class VertexBackend:
         return call(address, lambda: op.result(timeout=timeout))
 
     # model versions
-
-    def _model_version_noop(self, change: Change, *_: Any) -> None:
-        self._remember_version(change)
 
     def _remember_version(self, change: Change) -> None:
         if change.live_meta.get("name"):
@@ -368,9 +369,6 @@ class VertexBackend:
     def endpoint_name(self, logical: str) -> str:
         return f"{self.conn.parent}/endpoints/{L.resource_id(self.stack, logical)}"
 
-    def _endpoint_noop(self, change: Change, *_: Any) -> None:
-        return None
-
     def _endpoint_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
         logical = change.address.split(".", 1)[1]
         body = mapping.endpoint_request(change.after or {}, self.stack, logical)
@@ -415,9 +413,6 @@ class VertexBackend:
         return _to_dict(call(address, lambda: self.endpoints.get_endpoint(request={"name": name})))
 
     # deployments
-
-    def _deployment_noop(self, change: Change, *_: Any) -> None:
-        return None
 
     def _deployment_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
         _, ep, logical = change.address.split(".")
@@ -558,9 +553,6 @@ class VertexBackend:
 
     # traffic
 
-    def _traffic_noop(self, change: Change, *_: Any) -> None:
-        return None
-
     def _traffic_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
         self.set_traffic(
             change.address, change.address.split(".")[1], (change.after or {})["split"]
@@ -621,9 +613,6 @@ class VertexBackend:
 
     # monitoring
 
-    def _monitoring_noop(self, change: Change, *_: Any) -> None:
-        return None
-
     def _monitoring_body(self, change: Change) -> dict[str, Any]:
         ep = change.address.split(".")[1]
         endpoint = self.endpoint_name(ep)
@@ -682,9 +671,6 @@ class VertexBackend:
         self._wait(change.address, op, timeout, progress, "monitoring deletion")
 
     # batch jobs
-
-    def _batch_job_noop(self, change: Change, *_: Any) -> None:
-        return None
 
     def _batch_job_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
         attrs = change.after or {}
