@@ -357,6 +357,12 @@ class ServingEngine:
         if self._logger is not None:
             self._logger.flush()
 
+    def flush_log(self) -> None:
+        """Write out sampled request logs still buffered; the emulator calls it on stop."""
+        if self._logger is not None:
+            self._logger.close()
+            self._logger = None
+
     async def close(self) -> None:
         await self.drain_background()
         await self.registry.close()
