@@ -41,5 +41,5 @@ class EmulatorState:
     def close(self) -> None:
         serving = getattr(self, "serving", None)  # set on first predict (serving/hooks.py)
         if serving is not None:
-            serving.flush_log()  # a sampled request is logged exactly once, even at shutdown
+            serving.close_log()  # a sampled request is logged exactly once, even at shutdown
         self.store.close()

@@ -357,7 +357,7 @@ class ServingEngine:
         if self._logger is not None:
             self._logger.flush()
 
-    def flush_log(self) -> None:
+    def close_log(self) -> None:
         """Write out sampled request logs still buffered; the emulator calls it on stop."""
         if self._logger is not None:
             self._logger.close()
