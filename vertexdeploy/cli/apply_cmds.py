@@ -143,7 +143,8 @@ def status(files: tuple[str, ...], output: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"stack {report.stack} ({report.target}: {report.api_endpoint})")
-    for col in ("resource", "live", "drift", "detail"):
+    table.add_column("resource", no_wrap=True)
+    for col in ("live", "drift", "detail"):
         table.add_column(col)
     for row in report.rows:
         colour = "green" if row.drift == "in sync" else "yellow"
