@@ -31,6 +31,7 @@ from vertexdeploy.emulator import (
     predict_routes,
 )
 from vertexdeploy.emulator.apierror import ApiError, invalid, not_found, status_for_http
+from vertexdeploy.emulator.monitoring import routes as monitoring_routes
 from vertexdeploy.emulator.routing import ApiRoute, Call
 from vertexdeploy.emulator.state import EmulatorState
 
@@ -43,6 +44,7 @@ VERTEX_ROUTES: list[ApiRoute] = [
     *predict_routes.ROUTES,
     *jobs.ROUTES,
     *monitoring_jobs.ROUTES,
+    *monitoring_routes.ROUTES,
 ]
 STORAGE_ROUTES: list[ApiRoute] = list(buckets.ROUTES)
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -121,7 +123,7 @@ async def dispatch(request: Request) -> Response:
 
 def create_app(state: EmulatorState) -> Starlette:
     """The emulator app over ``state``; it does not own or close the state."""
-    routes = [*admin.ROUTES, *observe_routes.ROUTES]
+    routes = [*admin.ROUTES, *observe_routes.ROUTES, *monitoring_routes.ADMIN_ROUTES]
     app = Starlette(routes=[*routes, Route("/{path:path}", dispatch, methods=_METHODS)])
     app.state.emulator = state
     return app

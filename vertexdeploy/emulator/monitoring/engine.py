@@ -1,0 +1,311 @@
+"""Run a ModelDeploymentMonitoringJob once: skew, drift and attribution stats, anomalies, alerts.
+
+Windows: a run covers ``[start, end)`` where ``end`` is now (or the caller's ``until``) and
+``start`` is the caller's ``since``, else the end of the job's last successful run (so runs
+neither overlap nor leave gaps), else ``end - monitorWindow`` (default: ``monitorInterval``).
+Drift compares this window with the previous run's window (or, on a first run, the window
+of the same length just before this one).
+
+Per deployed model in the job's objective configs:
+
+* RAW_FEATURE_SKEW (when ``trainingPredictionSkewDetectionConfig`` is set and a training
+  dataset is given): each baseline feature, serving window vs training baseline.
+* RAW_FEATURE_DRIFT (when ``predictionDriftDetectionConfig`` is set): serving window vs the
+  previous window.
+* FEATURE_ATTRIBUTION_SKEW / _DRIFT (when ``explanationConfig.enableFeatureAttributes`` or
+  attribution thresholds are set, and the model is loaded): occlusion attributions — see
+  stats.py — compared the same way.
+
+Thresholds: the per-feature threshold, else the config's default threshold, else 0.3
+(attribution objectives fall back to the default skew/drift threshold too). A value strictly
+above its threshold is an anomaly. Anomalies are recorded as alerts with the job's alert
+emails; no email is sent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vertexdeploy.emulator import monitoring_jobs
+from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError, failed_precondition, not_found
+from vertexdeploy.emulator.buckets import BucketStore
+from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.monitoring import stats as S
+from vertexdeploy.emulator.monitoring.data import (
+    Baseline,
+    Serving,
+    load_baseline,
+    read_serving,
+    serving_features,
+    to_instance,
+)
+from vertexdeploy.emulator.monitoring.results import Results, Stat
+from vertexdeploy.emulator.store import Store
+
+DEFAULT_THRESHOLD = 0.3
+RAW_SKEW = "RAW_FEATURE_SKEW"
+RAW_DRIFT = "RAW_FEATURE_DRIFT"
+ATTR_SKEW = "FEATURE_ATTRIBUTION_SKEW"
+ATTR_DRIFT = "FEATURE_ATTRIBUTION_DRIFT"
+OBJECTIVES = (RAW_SKEW, RAW_DRIFT, ATTR_SKEW, ATTR_DRIFT)
+ATTRIBUTION = "attribution"
+
+# (endpoint, deployed model id, instances) -> predictions; raises when the model cannot run
+PredictFn = Callable[[str, str, list[Any]], list[Any]]
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+def seconds(value: Any, default: float) -> float:
+    match = _DURATION.match(str(value or ""))
+    return float(match.group(1)) if match else default
+
+
+def _threshold(cfg: dict[str, Any], per_feature: str, default: str, feature: str) -> float:
+    for candidate in ((cfg.get(per_feature) or {}).get(feature), cfg.get(default)):
+        if isinstance(candidate, dict) and candidate.get("value") is not None:
+            return float(candidate["value"])
+    return DEFAULT_THRESHOLD
+
+
+@dataclass
+class _ModelRun:
+    """What one deployed model's run needs; attributions are computed at most once each."""
+
+    endpoint: str
+    dm_id: str
+    features: list[str]
+    kinds: dict[str, str]
+    fills: dict[str, Any]
+    current: Serving
+    predict: PredictFn | None
+    notes: list[str]
+    instance_format: str = "list"
+
+    def attributions(self, rows: list[S.Row], label: str) -> dict[str, float] | None:
+        if self.predict is None:
+            self.notes.append(f"deployed model {self.dm_id}: attributions skipped for {label} "
+                              "(the model is not loaded)")
+            return None
+        predict = self.predict
+
+        def run(rows_: list[S.Row]) -> list[Any]:
+            instances = [to_instance(r, self.features, self.instance_format) for r in rows_]
+            return predict(self.endpoint, self.dm_id, instances)
+
+        try:
+            return S.occlusion_attributions(rows, self.features, self.fills, run)
+        except Exception as exc:  # noqa: BLE001 - the model refused occluded rows
+            self.notes.append(f"deployed model {self.dm_id}: attributions failed for {label}: "
+                              f"{type(exc).__name__}: {exc}")
+            return None
+
+
+class MonitoringEngine:
+    """Runs jobs against the document store, the bucket store and predictions.db."""
+
+    def __init__(self, store: Store, buckets: BucketStore, predictions_db: Path,
+                 results_db: Path) -> None:
+        self.store = store
+        self.buckets = buckets
+        self.predictions_db = predictions_db
+        self.results = Results(results_db)
+        self._lock = threading.Lock()
+
+    def job(self, name: str) -> dict[str, Any]:
+        doc = self.store.get(name)
+        if doc is None or "modelDeploymentMonitoringObjectiveConfigs" not in doc:
+            raise not_found(f"ModelDeploymentMonitoringJob {name} is not found.")
+        return doc
+
+    def run(self, job_name: str, *, since: float | None = None, until: float | None = None,
+            predict: PredictFn | None = None, now: float | None = None) -> dict[str, Any]:
+        """One run; returns a summary (window, stats, anomalies, alert emails). Runs of the
+        emulator are serialised."""
+        with self._lock:
+            return self._run(job_name, since, until, predict, now)
+
+    def _run(self, job_name: str, since: float | None, until: float | None,
+             predict: PredictFn | None, now: float | None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        job = self.job(job_name)
+        if job.get("state") == "JOB_STATE_PAUSED":
+            raise failed_precondition(f"Job {job_name} is paused; resume it to run it.")
+        schedule = job.get("modelDeploymentMonitoringScheduleConfig") or {}
+        interval = seconds(schedule.get("monitorInterval"), 3600.0)
+        length = seconds(schedule.get("monitorWindow"), interval)
+        end = now if until is None else float(until)
+        last = self.results.last_run(job_name)
+        if since is not None:
+            start = float(since)
+        elif last is not None and last.window_end < end:
+            start = last.window_end
+        else:
+            start = end - length
+        if last is not None and last.window_end <= start:
+            previous = (last.window_start, last.window_end)
+        else:
+            previous = (start - (end - start), start)
+        sampling = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig") or {}
+        rate = float(sampling.get("sampleRate") or 1.0)
+        emails = list(((job.get("modelMonitoringAlertConfig") or {}).get("emailAlertConfig")
+                       or {}).get("userEmails") or [])
+        notes: list[str] = []
+        out: list[Stat] = []
+        baselines: dict[str, Baseline] = {}
+        try:
+            for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
+                out += self._model(job, cfg, (start, end), previous, rate, predict, notes,
+                                   baselines)
+        except ApiError as err:
+            self.results.record(job_name, now, (start, end), "failed", [err.message], [], [])
+            self._mark(job_name, now, interval, err)
+            raise
+        run_id = self.results.record(job_name, now, (start, end), "ok", notes, out, emails)
+        self._mark(job_name, now, interval, None)
+        anomalies = [s for s in out if s.anomaly]
+        return {
+            "job": job_name,
+            "run_id": run_id,
+            "window": {"start": start, "end": end, "startTime": rfc3339(start),
+                       "endTime": rfc3339(end)},
+            "previous_window": {"start": previous[0], "end": previous[1]},
+            "stats": [{**s.to_dict(), "run_id": run_id} for s in out],
+            "anomaly_count": len(anomalies),
+            "alerts": {"emails": emails, "sent": False,
+                       "anomalies": [s.to_dict() | {"run_id": run_id} for s in anomalies]},
+            "notes": notes,
+        }
+
+    def _mark(self, job_name: str, now: float, interval: float, err: ApiError | None) -> None:
+        """Record the run on the job (latestMonitoringPipelineMetadata, nextScheduleTime)."""
+        with self.store.transaction():
+            doc = self.store.get(job_name)
+            if doc is None:
+                return
+            status: dict[str, Any] = {}
+            if err is not None:
+                status = {"code": GRPC_CODES.get(err.status, 2), "message": err.message}
+            doc["latestMonitoringPipelineMetadata"] = {"runTime": rfc3339(now), "status": status}
+            doc["nextScheduleTime"] = rfc3339(now + interval)
+            monitoring_jobs.save(self.store, doc)
+
+    def _model(self, job: dict[str, Any], cfg: dict[str, Any], window: tuple[float, float],
+               previous: tuple[float, float], rate: float, predict: PredictFn | None,
+               notes: list[str], baselines: dict[str, Baseline]) -> list[Stat]:
+        endpoint = str(job.get("endpoint") or "")
+        dm_id = str(cfg.get("deployedModelId") or "")
+        objective = cfg.get("objectiveConfig") or {}
+        skew_cfg = objective.get("trainingPredictionSkewDetectionConfig")
+        drift_cfg = objective.get("predictionDriftDetectionConfig")
+        dataset = objective.get("trainingDataset")
+        baseline: Baseline | None = None
+        if dataset:
+            key = repr(sorted(dataset.items()))
+            if key not in baselines:
+                baselines[key] = load_baseline(self.buckets, dataset)
+            baseline = baselines[key]
+        elif skew_cfg is not None:
+            notes.append(f"deployed model {dm_id}: skew needs a trainingDataset; skipped")
+        if baseline is not None:
+            features, kinds = baseline.features, baseline.kinds
+        else:
+            features = serving_features(self.predictions_db, endpoint, dm_id, *window) \
+                if self.predictions_db.is_file() else []
+            kinds = {}
+        current = read_serving(self.predictions_db, endpoint, dm_id, *window, features, rate)
+        if not current.rows:
+            notes.append(f"deployed model {dm_id}: no logged predictions in the window "
+                         "(is request-response logging enabled on the endpoint?)")
+            return []
+        if not kinds:
+            kinds = {f: S.feature_kind(r.get(f) for r in current.rows) for f in features}
+        want_attr = bool(
+            (objective.get("explanationConfig") or {}).get("enableFeatureAttributes")
+            or (skew_cfg or {}).get("attributionScoreSkewThresholds")
+            or (drift_cfg or {}).get("attributionScoreDriftThresholds")
+        )
+        reference_rows = baseline.rows if baseline is not None else current.rows
+        fills = {f: S.fill_value(kinds[f], [r.get(f) for r in reference_rows]) for f in features}
+        run = _ModelRun(endpoint, dm_id, features, kinds, fills, current,
+                        predict if want_attr else None, notes,
+                        current.instance_format or "list")
+        out: list[Stat] = []
+        base = dict(job=str(job["name"]), deployed_model_id=dm_id, run_id=0,
+                    window_start=window[0], window_end=window[1])
+        current_attr: dict[str, float] | None = None
+        if want_attr:
+            current_attr = run.attributions(current.rows, "the serving window")
+        if skew_cfg is not None and baseline is not None:
+            for f in features:
+                d = S.distance(kinds[f], baseline.column(f), [r.get(f) for r in current.rows])
+                if d is None:
+                    continue
+                t = _threshold(skew_cfg, "skewThresholds", "defaultSkewThreshold", f)
+                out.append(_stat(base, RAW_SKEW, f, d, t))
+            if current_attr is not None:
+                ref_attr = run.attributions(baseline.rows, "the training baseline")
+                if ref_attr is not None:
+                    out += _attr_stats(ATTR_SKEW, current_attr, ref_attr, skew_cfg,
+                                       "attributionScoreSkewThresholds",
+                                       "defaultSkewThreshold", len(baseline.rows),
+                                       len(current.rows), base)
+        if drift_cfg is not None:
+            prev = read_serving(self.predictions_db, endpoint, dm_id, *previous, features, rate)
+            if not prev.rows:
+                notes.append(f"deployed model {dm_id}: no logged predictions in the previous "
+                             "window; drift skipped")
+            else:
+                for f in features:
+                    d = S.distance(kinds[f], [r.get(f) for r in prev.rows],
+                                   [r.get(f) for r in current.rows])
+                    if d is None:
+                        continue
+                    t = _threshold(drift_cfg, "driftThresholds", "defaultDriftThreshold", f)
+                    out.append(_stat(base, RAW_DRIFT, f, d, t))
+                if current_attr is not None:
+                    prev_attr = run.attributions(prev.rows, "the previous window")
+                    if prev_attr is not None:
+                        out += _attr_stats(ATTR_DRIFT, current_attr, prev_attr, drift_cfg,
+                                           "attributionScoreDriftThresholds",
+                                           "defaultDriftThreshold", len(prev.rows),
+                                           len(current.rows), base)
+        return out
+
+
+def _stat(base: dict[str, Any], objective: str, feature: str, d: S.Distance,
+          threshold: float) -> Stat:
+    return Stat(objective=objective, feature=feature, kind=d.kind, value=d.value,
+                threshold=threshold, anomaly=d.value > threshold,
+                reference_count=d.reference_count, current_count=d.current_count, **base)
+
+
+def _attr_stats(objective: str, current: dict[str, float], reference: dict[str, float],
+                cfg: dict[str, Any], per_feature: str, default: str, n_ref: int, n_cur: int,
+                base: dict[str, Any]) -> list[Stat]:
+    out = []
+    for f, dev in sorted(S.attribution_deviation(reference, current).items()):
+        t = _threshold(cfg, per_feature, default, f)
+        out.append(Stat(objective=objective, feature=f, kind=ATTRIBUTION, value=dev,
+                        threshold=t, anomaly=dev > t, reference_count=min(n_ref,
+                                                                          S.ATTRIBUTION_SAMPLE),
+                        current_count=min(n_cur, S.ATTRIBUTION_SAMPLE),
+                        score=current.get(f, 0.0), reference_score=reference.get(f, 0.0),
+                        **base))
+    return out
+
+
+def engine_for(state: Any) -> MonitoringEngine:
+    """The emulator state's monitoring engine (one per state, created on first use)."""
+    engine = getattr(state, "monitoring", None)
+    if engine is None:
+        data_dir = Path(state.data_dir)
+        engine = MonitoringEngine(state.store, state.buckets, data_dir / "predictions.db",
+                                  data_dir / "monitoring.db")
+        state.monitoring = engine
+    return engine
