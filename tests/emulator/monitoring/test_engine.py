@@ -155,3 +155,9 @@ def test_paused_and_unknown_jobs_are_refused(engine: MonitoringEngine) -> None:
     with pytest.raises(ApiError) as err:
         engine.run(JOB)
     assert err.value.status == "FAILED_PRECONDITION"
+
+
+def test_a_window_with_too_few_instances_gives_notes_not_stats(engine: MonitoringEngine) -> None:
+    result = engine.run(JOB, since=10_000.0, until=10_005.0, predict=_model, now=10_005.0)
+    assert result["stats"] == [] and result["anomaly_count"] == 0
+    assert any("only 5 logged instances" in n for n in result["notes"])

@@ -16,6 +16,9 @@ Per deployed model in the job's objective configs:
   attribution thresholds are set, and the model is loaded): occlusion attributions — see
   stats.py — compared the same way.
 
+A window with fewer than ``MIN_INSTANCES`` (10) logged instances of a deployed model gives
+no stats for it (a note in the run says so); the same holds for drift's previous window.
+
 Thresholds: the per-feature threshold, else the config's default threshold, else 0.3
 (attribution objectives fall back to the default skew/drift threshold too). A value strictly
 above its threshold is an anomaly. Anomalies are recorded as alerts with the job's alert
@@ -49,6 +52,9 @@ from vertexdeploy.emulator.monitoring.results import Results, Stat
 from vertexdeploy.emulator.store import Store
 
 DEFAULT_THRESHOLD = 0.3
+# Fewer logged instances than this in a window give no stats (a note says so): distances
+# between a handful of values and a baseline are noise, not skew.
+MIN_INSTANCES = 10
 RAW_SKEW = "RAW_FEATURE_SKEW"
 RAW_DRIFT = "RAW_FEATURE_DRIFT"
 ATTR_SKEW = "FEATURE_ATTRIBUTION_SKEW"
@@ -110,8 +116,9 @@ class MonitoringEngine:
     """Runs jobs against the document store, the bucket store and predictions.db."""
 
     def __init__(self, store: Store, buckets: BucketStore, predictions_db: Path,
-                 results_db: Path) -> None:
+                 results_db: Path, min_instances: int = MIN_INSTANCES) -> None:
         self.store = store
+        self.min_instances = max(1, min_instances)
         self.buckets = buckets
         self.predictions_db = predictions_db
         self.results = Results(results_db)
@@ -223,6 +230,10 @@ class MonitoringEngine:
             notes.append(f"deployed model {dm_id}: no logged predictions in the window "
                          "(is request-response logging enabled on the endpoint?)")
             return []
+        if len(current.rows) < self.min_instances:
+            notes.append(f"deployed model {dm_id}: only {len(current.rows)} logged instances "
+                         f"in the window (< {self.min_instances}); no stats")
+            return []
         if not kinds:
             kinds = {f: S.feature_kind(r.get(f) for r in current.rows) for f in features}
         want_attr = bool(
@@ -257,9 +268,9 @@ class MonitoringEngine:
                                        len(current.rows), base)
         if drift_cfg is not None:
             prev = read_serving(self.predictions_db, endpoint, dm_id, *previous, features, rate)
-            if not prev.rows:
-                notes.append(f"deployed model {dm_id}: no logged predictions in the previous "
-                             "window; drift skipped")
+            if len(prev.rows) < self.min_instances:
+                notes.append(f"deployed model {dm_id}: {len(prev.rows)} logged instances in "
+                             f"the previous window (< {self.min_instances}); drift skipped")
             else:
                 for f in features:
                     d = S.distance(kinds[f], [r.get(f) for r in prev.rows],

@@ -107,7 +107,8 @@ def js_divergence_counts(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
         mask = a > 0
         return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
 
-    return min(1.0, max(0.0, (kl(p) + kl(q)) / 2.0))
+    # rounded so float noise cannot turn disjoint (1) or identical (0) into 0.9999999999999999
+    return min(1.0, max(0.0, round((kl(p) + kl(q)) / 2.0, 12)))
 
 
 def js_divergence(reference: Sequence[float] | np.ndarray,
