@@ -670,6 +670,65 @@ class VertexBackend:
         )
         self._wait(change.address, op, timeout, progress, "monitoring deletion")
 
+    def monitoring_stats(self, ep: str) -> list[dict[str, Any]]:
+        """Model Monitoring results of the stack's job on endpoint ``ep``.
+
+        One ``searchModelDeploymentMonitoringStatsAnomalies`` call per monitored deployed
+        model, asking for all four objectives. Returns the ModelMonitoringStatsAnomalies as
+        dicts (proto field names, enum names), each with the job's resource name under
+        ``"job"``. BackendError when the endpoint has no monitoring job of this stack.
+        """
+        from google.cloud.aiplatform_v1 import ModelDeploymentMonitoringObjectiveType as T
+
+        address = f"monitoring.{ep}"
+        endpoint_id = L.resource_id(self.stack, ep)
+        jobs = [
+            j
+            for j in self._list(
+                address,
+                lambda: self.jobs.list_model_deployment_monitoring_jobs(
+                    request={
+                        "parent": self.conn.parent,
+                        "filter": f'{self._stack_filter()} AND labels.{L.NAME}="{ep}"',
+                        "page_size": 1000,
+                    }
+                ),
+            )
+            if (j.get("labels") or {}).get(L.NAME) == ep
+            and str(j.get("endpoint", "")).rsplit("/", 1)[-1] == endpoint_id
+        ]
+        if not jobs:
+            raise BackendError(
+                f"endpoint {ep} has no monitoring job (give it a monitoring block and apply)",
+                address=address,
+            )
+        job = jobs[0]
+        objectives = [
+            {"type_": t}
+            for t in (
+                T.RAW_FEATURE_SKEW,
+                T.RAW_FEATURE_DRIFT,
+                T.FEATURE_ATTRIBUTION_SKEW,
+                T.FEATURE_ATTRIBUTION_DRIFT,
+            )
+        ]
+        out: list[dict[str, Any]] = []
+        for cfg in job.get("model_deployment_monitoring_objective_configs") or []:
+            request = {
+                "model_deployment_monitoring_job": job["name"],
+                "deployed_model_id": cfg["deployed_model_id"],
+                "objectives": objectives,
+            }
+
+            def run(request: dict[str, Any] = request) -> list[dict[str, Any]]:
+                pager = self.jobs.search_model_deployment_monitoring_stats_anomalies(
+                    request=request
+                )
+                return [_to_dict(s) for s in pager]
+
+            out += [{**s, "job": job["name"]} for s in call(address, run)]
+        return out
+
     # batch jobs
 
     def _batch_job_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
