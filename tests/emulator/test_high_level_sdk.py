@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,13 +88,13 @@ def test_model_endpoint_deploy_update_undeploy(sdk: EmulatorServer) -> None:
     assert [m.resource_name for m in listed] == [model.resource_name]
 
 
-def test_batch_prediction_job_stays_pending(sdk: EmulatorServer) -> None:
+def test_batch_prediction_job_fails_clearly_without_input(sdk: EmulatorServer) -> None:
     model = aiplatform.Model.upload(
         display_name="m",
         artifact_uri=put_model_files(sdk.url, "m"),
         serving_container_image_uri=SKLEARN_IMAGE,
     )
-    # submit() creates without waiting for completion; create() would wait forever here
+    # submit() creates without waiting; the SDK's own wait polls every 5 s at first
     job = aiplatform.BatchPredictionJob.submit(
         job_display_name="score",
         model_name=model.resource_name,
@@ -103,10 +104,13 @@ def test_batch_prediction_job_stays_pending(sdk: EmulatorServer) -> None:
         machine_type="n1-standard-2",
         create_request_timeout=30,
     )
-    # no executor is registered yet: the job is accepted and never reported as succeeded
-    assert job.state.name == "JOB_STATE_PENDING"
-    job.cancel()
-    assert job.state.name == "JOB_STATE_CANCELLED"
+    # the emulator runs the job; its input was never uploaded, so it fails and says why
+    deadline = time.monotonic() + 8
+    while job.state.name in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert job.state.name == "JOB_STATE_FAILED"
+    assert job.error.message == "Input gs://bucket/in.jsonl does not exist in the bucket store."
 
 
 def test_model_deployment_monitoring_job(sdk: EmulatorServer) -> None:

@@ -4,6 +4,7 @@ forbidden, so a misspelt or invented field fails here rather than being silently
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from emu_helpers import (
@@ -110,7 +111,12 @@ def test_resources_and_operations_parse_strictly(clients: Clients) -> None:
     strict(v1.BatchPredictionJob, created)
     strict(v1.BatchPredictionJob, get(f"{base}/{created['name']}"))
     strict(v1.ListBatchPredictionJobsResponse, get(f"{base}/{PARENT}/batchPredictionJobs"))
-    assert post(f"{base}/{created['name']}:cancel", {}) == {}
+    deadline = time.monotonic() + 8
+    while (done := get(f"{base}/{created['name']}"))["state"] != "JOB_STATE_FAILED":
+        assert time.monotonic() < deadline, done  # the runner fails it: gs://b/i is absent
+        time.sleep(0.01)
+    strict(v1.BatchPredictionJob, done)  # error, completionStats, start/end times
+    assert http(f"{base}/{created['name']}:cancel", "POST", {})[0] == 400  # already terminal
     op = post(f"{base}/{created['name']}", None, "DELETE")
     strict_operation(op, empty_pb2.Empty, v1.DeleteOperationMetadata)
 

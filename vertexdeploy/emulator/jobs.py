@@ -1,12 +1,11 @@
 """JobService batch prediction jobs: create, get, list, cancel, delete.
 
-Running a job is not this module's job. After a job is stored, ``state.batch_executor`` (if
-one is registered) is called with ``(state, job_name)``; it must return quickly and owns the
-job's transitions from then on (RUNNING, then SUCCEEDED/FAILED, or CANCELLED after a
-CANCELLING set by ``:cancel``). With no executor the job stays ``JOB_STATE_PENDING`` and is
-never reported as succeeded. BatchPredictionJob has no free-text status field besides
-``error`` (which would mean failure), so "waiting for an executor" is conveyed by the state
-alone.
+Running a job is not this module's job. After a job is stored, ``state.batch_executor`` is
+called with ``(state, job_name)``; it must return quickly and owns the job's transitions from
+then on (RUNNING, then SUCCEEDED/FAILED, or CANCELLED after a CANCELLING set by ``:cancel``).
+``EmulatorState.open`` installs ``batch_runner.submit``, which runs jobs in the background
+(see batch_runner.py for the state machine). With ``batch_executor = None`` a job stays
+``JOB_STATE_PENDING`` and is never reported as succeeded.
 """
 
 from __future__ import annotations

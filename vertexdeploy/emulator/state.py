@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vertexdeploy.emulator import batch_runner
 from vertexdeploy.emulator.buckets import BucketStore
 from vertexdeploy.emulator.faults import Faults
 from vertexdeploy.emulator.operations import Operations
@@ -31,12 +32,14 @@ class EmulatorState:
     def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:
         data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(data_dir / "state.db")
-        return cls(
+        state = cls(
             data_dir=data_dir,
             store=store,
             operations=Operations(store, operation_delay_s),
             buckets=BucketStore(data_dir / "buckets"),
         )
+        batch_runner.install(state)  # runs batch jobs; re-runs those a killed emulator left
+        return state
 
     def close(self) -> None:
         serving = getattr(self, "serving", None)  # set on first predict (serving/hooks.py)

@@ -1,0 +1,469 @@
+"""The emulator's batch prediction executor: runs BatchPredictionJobs the way Vertex does.
+
+``install(state)`` makes ``submit`` the state's ``batch_executor`` (``EmulatorState.open`` does
+this) and picks up jobs a killed emulator left unfinished. ``submit`` only queues the job; a
+fixed pool of ``WORKERS`` daemon threads, shared by the process, runs the jobs, so a create
+never blocks and at most ``WORKERS`` jobs run at once.
+
+State machine (every change is one store transaction, so ``GetBatchPredictionJob`` sees it)::
+
+    PENDING ──worker picks it up──> RUNNING (startTime)
+    RUNNING ──all batches done────> SUCCEEDED (endTime, completionStats, outputInfo)
+    RUNNING ──bad config, missing
+              input or model──────> FAILED (endTime, error {code, message}, completionStats)
+    RUNNING ──:cancel─────────────> CANCELLING ──next batch boundary──> CANCELLED (endTime)
+    PENDING ──:cancel─────────────> CANCELLED (jobs.cancel_job; the worker then skips it)
+
+A job that is CANCELLING when it ends, however it ends, ends CANCELLED (files it already wrote
+stay, as on Vertex). A job whose every instance failed ends FAILED, with its output written.
+
+The job: ``inputConfig.gcsSource.uris`` name objects in the bucket store (a ``*`` in the object
+name is a wildcard: ``gs://b/in/part-*``); ``instancesFormat`` ``jsonl`` (one JSON instance a
+line) or ``csv`` (a header row, then one instance a row: a list of the values, numbers parsed).
+The model version's container is loaded with the serving predictor loader (same containers,
+same sha256 pinning, same refusals). Instances go to the model in batches of
+``manualBatchTuningParameters.batchSize`` (default ``BATCH_SIZE``); a batch the model refuses
+is retried row by row, so that one bad row fails alone. Output, as Vertex lays it out, under
+``outputConfig.gcsDestination.outputUriPrefix``::
+
+    prediction-<model display name>-<create time, 2024_01_02T03_04_05_678Z>/
+        predictions_00001.jsonl  {"instance": ..., "prediction": ...}  a line per successful row
+        errors_00001.jsonl       {"instance": ..., "status": "CODE: why"}  a line per failed row
+
+The inputs are read whole and both files written when the last batch is done, so a job
+cancelled before then writes nothing (emulator-sized data is assumed). Not supported,
+and failed with UNIMPLEMENTED saying so: BigQuery input or output, csv output, tf-record and
+file-list input, ``instanceConfig``, explanations.
+
+Restart: when an emulator opens its data directory, jobs left PENDING or RUNNING by an emulator
+that was stopped or killed are run again from the start (same output directory, files
+replaced), and jobs left CANCELLING end CANCELLED. Re-running is safe because a job only
+reads its inputs and writes its own output directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import fnmatch
+import functools
+import json
+import logging
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vertexdeploy.emulator import jobs
+from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError
+from vertexdeploy.emulator.buckets import split_gs_uri
+from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
+from vertexdeploy.emulator.serving.errors import (
+    PredictionFailedError,
+    PredictionInputError,
+    ServingError,
+)
+from vertexdeploy.emulator.serving.predictors import Predictor, load_predictor
+from vertexdeploy.emulator.store import Store
+
+if TYPE_CHECKING:
+    from vertexdeploy.emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
+
+WORKERS = 2
+BATCH_SIZE = 256
+PENDING = "JOB_STATE_PENDING"
+RUNNING = "JOB_STATE_RUNNING"
+CANCELLING = "JOB_STATE_CANCELLING"
+CANCELLED = "JOB_STATE_CANCELLED"
+SUCCEEDED = "JOB_STATE_SUCCEEDED"
+FAILED = "JOB_STATE_FAILED"
+_RUNNABLE = frozenset({PENDING, RUNNING})
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+class JobFailed(Exception):
+    """The job cannot run: ends FAILED with this status and message."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def error(self) -> dict[str, Any]:
+        return {"code": GRPC_CODES.get(self.status, 2), "message": self.message}
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- the pool
+
+
+class _Workers:
+    """``size`` daemon threads draining one queue, started on first use. Daemon threads so
+    that a stopping emulator never waits for a job (the next start re-runs it)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work, name=f"batch-runner-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        self._queue.put(task)
+
+    def _work(self) -> None:
+        while True:
+            task = self._queue.get()
+            try:
+                task()
+            except Exception:  # a bug: keep the worker alive for the next job
+                log.exception("batch prediction worker error")
+
+
+_POOL = _Workers(WORKERS)
+
+
+def submit(state: EmulatorState, job_name: str) -> None:
+    """The ``batch_executor``: queue the job and return at once."""
+    task = functools.partial(run_job, state, job_name)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _POOL.submit(task)
+        return
+    # Called by the create handler on the event loop: queue the job once the handler has
+    # read the job back, so the create response shows it as created (PENDING), like Vertex.
+    loop.call_soon(_POOL.submit, task)
+
+
+def install(state: EmulatorState) -> None:
+    """Make this runner the state's executor, and finish what a killed emulator left."""
+    state.batch_executor = submit
+    recover(state)
+
+
+def recover(state: EmulatorState) -> list[str]:
+    """Re-queue jobs left PENDING or RUNNING; end those left CANCELLING. Returns re-queued."""
+    requeued = []
+    for doc in state.store.list(jobs.KIND):
+        if doc.get("state") == CANCELLING:
+            _finish(state.store, doc["name"], CANCELLED, _Stats(incomplete=-1))
+        elif doc.get("state") in _RUNNABLE:
+            _POOL.submit(functools.partial(run_job, state, doc["name"]))
+            requeued.append(doc["name"])
+    return requeued
+
+
+# --------------------------------------------------------------------------- one job
+
+
+@dataclass
+class _Stats:
+    successful: int = 0
+    failed: int = 0
+    incomplete: int = 0
+
+    def doc(self) -> dict[str, str]:  # int64 fields are strings in proto-JSON
+        return {
+            "successfulCount": str(self.successful),
+            "failedCount": str(self.failed),
+            "incompleteCount": str(self.incomplete),
+        }
+
+
+@dataclass
+class _Row:
+    instance: Any
+    error: str | None = None  # set when the row could not be read
+
+
+@dataclass
+class _Output:
+    predictions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    first_error: str = ""
+
+    def ok(self, instance: Any, prediction: Any) -> None:
+        self.predictions.append(json.dumps({"instance": instance, "prediction": prediction}))
+
+    def fail(self, instance: Any, status: str) -> None:
+        self.first_error = self.first_error or status
+        self.errors.append(json.dumps({"instance": instance, "status": status}))
+
+
+def run_job(state: EmulatorState, name: str) -> None:
+    """Run one job to a terminal state (the body of a worker task)."""
+    try:
+        doc = _start(state.store, name)
+        if doc is not None:
+            _run(state, doc)
+    except sqlite3.ProgrammingError:  # the emulator closed its store: the next start re-runs
+        log.debug("batch job %s abandoned: the emulator stopped", name)
+
+
+def _start(store: Store, name: str) -> dict[str, Any] | None:
+    """PENDING (or RUNNING, after a restart) -> RUNNING; None if the job is not runnable."""
+    with store.transaction():
+        doc = store.get(name)
+        if doc is None or doc.get("state") not in _RUNNABLE:
+            return None
+        for key in ("endTime", "error", "completionStats", "outputInfo"):
+            doc.pop(key, None)
+        doc["state"] = RUNNING
+        doc["startTime"] = rfc3339()
+        jobs.save(store, doc)
+        return doc
+
+
+def _finish(
+    store: Store,
+    name: str,
+    end: str,
+    stats: _Stats,
+    error: dict[str, Any] | None = None,
+    output_dir: str = "",
+) -> None:
+    with store.transaction():
+        doc = store.get(name)
+        if doc is None or doc.get("state") not in (RUNNING, CANCELLING):
+            return
+        if doc["state"] == CANCELLING:  # the cancel wins, however the run ended
+            end, error = CANCELLED, None
+        doc["state"] = end
+        doc["endTime"] = rfc3339()
+        doc["completionStats"] = stats.doc()
+        if error:
+            doc["error"] = error
+        if output_dir:
+            doc["outputInfo"] = {"gcsOutputDirectory": output_dir}
+        jobs.save(store, doc)
+
+
+def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
+    name = doc["name"]
+    stats = _Stats(incomplete=-1)  # unknown until the inputs are read
+    try:
+        fmt, paths, out_prefix = _check_job(state, doc)
+        version = state.store.get(f"{doc['model']}@{doc['modelVersionId']}")
+        if version is None:
+            raise JobFailed(
+                "NOT_FOUND", f"Model {doc['model']} version {doc['modelVersionId']} is not found."
+            )
+        predictor = _load(state, version)
+        rows = [row for path, uri in paths for row in _read(fmt, path, uri)]
+        stats = _Stats(incomplete=len(rows))
+        out = _Output()
+        _predict_all(state.store, name, predictor, rows, _batch_size(doc), stats, out)
+        out_dir = f"{out_prefix}/prediction-{_dir_name(version)}-{_dir_time(doc)}"
+        state.buckets.write_bytes(f"{out_dir}/predictions_00001.jsonl", _lines(out.predictions))
+        state.buckets.write_bytes(f"{out_dir}/errors_00001.jsonl", _lines(out.errors))
+        if stats.failed and not stats.successful:
+            failure = JobFailed(
+                "INVALID_ARGUMENT",
+                f"All {stats.failed} instances failed; the first: {out.first_error} "
+                f"(see {out_dir}/errors_00001.jsonl).",
+            )
+            _finish(state.store, name, FAILED, stats, failure.error(), out_dir)
+        else:
+            _finish(state.store, name, SUCCEEDED, stats, None, out_dir)
+    except _Cancelled:
+        _finish(state.store, name, CANCELLED, stats)
+    except JobFailed as exc:
+        _finish(state.store, name, FAILED, stats, exc.error())
+    except ServingError as exc:
+        _finish(state.store, name, FAILED, stats, JobFailed(exc.grpc_status, str(exc)).error())
+    except ApiError as exc:
+        _finish(state.store, name, FAILED, stats, JobFailed(exc.status, exc.message).error())
+    except sqlite3.ProgrammingError:
+        raise
+    except Exception as exc:  # a bug in the emulator or the model: fail the job, say why
+        log.exception("batch job %s failed unexpectedly", name)
+        message = f"The emulator failed running the job: {type(exc).__name__}: {exc}"
+        _finish(state.store, name, FAILED, stats, JobFailed("INTERNAL", message).error())
+
+
+def _unsupported(what: str) -> JobFailed:
+    return JobFailed(
+        "UNIMPLEMENTED",
+        f"{what} is not supported by the emulator; it reads jsonl or csv from gcsSource and "
+        "writes jsonl to gcsDestination.",
+    )
+
+
+def _check_job(
+    state: EmulatorState, doc: dict[str, Any]
+) -> tuple[str, list[tuple[Path, str]], str]:
+    """(input format, [(file, its gs:// URI)], output prefix), or JobFailed."""
+    inp = doc.get("inputConfig") or {}
+    fmt = inp.get("instancesFormat")
+    if fmt == "bigquery" or (inp.get("bigquerySource") or {}).get("inputUri"):
+        raise _unsupported("BigQuery input (inputConfig.bigquerySource)")
+    if fmt not in ("jsonl", "csv"):
+        raise _unsupported(f"inputConfig.instancesFormat {fmt!r}")
+    out = doc.get("outputConfig") or {}
+    if out.get("predictionsFormat") != "jsonl":
+        raise _unsupported(f"outputConfig.predictionsFormat {out.get('predictionsFormat')!r}")
+    prefix = str((out.get("gcsDestination") or {}).get("outputUriPrefix") or "")
+    if not prefix:
+        raise _unsupported("BigQuery output (outputConfig.bigqueryDestination)")
+    split_gs_uri(prefix)  # a bad bucket name fails here, not after the predictions
+    if any(v for v in (doc.get("instanceConfig") or {}).values()):
+        raise _unsupported("instanceConfig")
+    if doc.get("generateExplanation"):
+        raise _unsupported("generateExplanation")
+    uris = list((inp.get("gcsSource") or {}).get("uris") or [])
+    paths = [found for uri in uris for found in _expand(state, str(uri))]
+    return fmt, paths, prefix.rstrip("/")
+
+
+def _expand(state: EmulatorState, uri: str) -> list[tuple[Path, str]]:
+    """The files behind one input URI; a ``*`` in the object name matches any characters."""
+    bucket, obj = split_gs_uri(uri)
+    if "*" not in obj:
+        path = state.buckets.local_path(uri)
+        if not obj or not path.is_file():
+            raise JobFailed("NOT_FOUND", f"Input {uri} does not exist in the bucket store.")
+        return [(path, uri)]
+    if not state.buckets.exists(bucket):
+        raise JobFailed("NOT_FOUND", f"Input {uri}: bucket {bucket} does not exist.")
+    names = [
+        n for n in state.buckets.names(bucket, obj.split("*", 1)[0]) if fnmatch.fnmatchcase(n, obj)
+    ]
+    if not names:
+        raise JobFailed("NOT_FOUND", f"Input {uri} matches no objects.")
+    return [(state.buckets.bucket_dir(bucket) / n, f"gs://{bucket}/{n}") for n in names]
+
+
+def _load(state: EmulatorState, version: dict[str, Any]) -> Predictor:
+    directory = resolve_artifact_uri(str(version.get("artifactUri") or ""), state.buckets.root)
+    return load_predictor(directory, version.get("containerSpec") or {})
+
+
+def _scalar(text: str) -> Any:
+    """A csv cell: an int or a float when it reads as a number, else the text."""
+    value = text.strip()
+    if _INTEGER.match(value):
+        return int(value)
+    if _NUMBER.match(value):
+        return float(value)
+    return text
+
+
+def _read(fmt: str, path: Path, uri: str) -> Iterator[_Row]:
+    try:
+        yield from (_read_jsonl if fmt == "jsonl" else _read_csv)(path, uri)
+    except UnicodeDecodeError as exc:
+        raise JobFailed("INVALID_ARGUMENT", f"Input {uri} is not UTF-8 text: {exc}") from exc
+    except csv.Error as exc:
+        raise JobFailed("INVALID_ARGUMENT", f"Input {uri} is not valid csv: {exc}") from exc
+
+
+def _read_jsonl(path: Path, uri: str) -> Iterator[_Row]:
+    with path.open(encoding="utf-8-sig") as fh:
+        for number, line in enumerate(fh, 1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                yield _Row(json.loads(text))
+            except ValueError as exc:
+                yield _Row(text, f"INVALID_ARGUMENT: {uri} line {number} is not JSON: {exc}")
+
+
+def _read_csv(path: Path, uri: str) -> Iterator[_Row]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is not None and len(row) != len(header):
+                yield _Row(
+                    row,
+                    f"INVALID_ARGUMENT: {uri} line {reader.line_num} has {len(row)} values, "
+                    f"the header has {len(header)}",
+                )
+                continue
+            yield _Row([_scalar(cell) for cell in row])
+
+
+def _batch_size(doc: dict[str, Any]) -> int:
+    size = (doc.get("manualBatchTuningParameters") or {}).get("batchSize")
+    try:
+        return max(1, int(size)) if size else BATCH_SIZE
+    except (TypeError, ValueError):
+        return BATCH_SIZE
+
+
+def _predict_all(
+    store: Store,
+    name: str,
+    predictor: Predictor,
+    rows: list[_Row],
+    batch_size: int,
+    stats: _Stats,
+    out: _Output,
+) -> None:
+    good: list[Any] = []
+    for row in rows:
+        if row.error is not None:
+            out.fail(row.instance, row.error)
+            stats.failed += 1
+            stats.incomplete -= 1
+        else:
+            good.append(row.instance)
+    for start in range(0, len(good), batch_size):
+        current = store.get(name)
+        if current is None or current.get("state") != RUNNING:
+            raise _Cancelled
+        batch = good[start : start + batch_size]
+        for instance, prediction, status in _predict(predictor, batch):
+            if status is None:
+                out.ok(instance, prediction)
+                stats.successful += 1
+            else:
+                out.fail(instance, status)
+                stats.failed += 1
+        stats.incomplete -= len(batch)
+
+
+def _predict(predictor: Predictor, batch: list[Any]) -> list[tuple[Any, Any, str | None]]:
+    """(instance, prediction, None) or (instance, None, status) per row; a refused batch is
+    retried row by row so that only the bad rows fail."""
+    try:
+        return [(i, p, None) for i, p in zip(batch, predictor.predict(batch), strict=True)]
+    except (PredictionInputError, PredictionFailedError) as exc:
+        if len(batch) == 1:
+            return [(batch[0], None, f"{exc.grpc_status}: {exc}")]
+    return [result for instance in batch for result in _predict(predictor, [instance])]
+
+
+def _dir_name(version: dict[str, Any]) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(version.get("displayName") or "")) or "model"
+
+
+def _dir_time(doc: dict[str, Any]) -> str:
+    """``2024-01-02T03:04:05.678901Z`` -> ``2024_01_02T03_04_05_678Z``, as Vertex names it."""
+    created = str(doc.get("createTime") or rfc3339())
+    return re.sub(r"[-:.]", "_", created[:23]) + "Z"
+
+
+def _lines(lines: list[str]) -> bytes:
+    return "".join(f"{line}\n" for line in lines).encode()
