@@ -7,11 +7,15 @@ Backends and the emulator are imported lazily so `validate` and `plan --offline`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from vertexdeploy.backends.rollout_target import RolloutTargetImpl
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
@@ -186,7 +190,9 @@ def _endpoint_spec(loaded: LoadedManifest, name: str) -> EndpointSpec:
     return spec
 
 
-def rollout_context(files: Sequence[str], endpoint: str) -> tuple[Any, RolloutSpec, str, str]:
+def rollout_context(
+    files: Sequence[str], endpoint: str
+) -> tuple[RolloutTargetImpl, RolloutSpec, str, str]:
     """What `promote` and `rollback` need: a target, the policy, the stack, the spec hash."""
     from vertexdeploy.backends.connect import backend_for
     from vertexdeploy.backends.rollout_target import rollout_target
@@ -197,7 +203,10 @@ def rollout_context(files: Sequence[str], endpoint: str) -> tuple[Any, RolloutSp
     policy = spec.rollout or RolloutSpec()
     mirror = 0.5 if policy.gates.max_disagreement is not None else 0.0
     target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror)
-    start = getattr(target, "start_mirroring", None)
-    if start is not None:
-        start(endpoint)
     return target, policy, loaded.spec.stack, endpoint_spec_hash(spec)
+
+
+def mirroring(target: object, endpoint: str) -> AbstractContextManager[None]:
+    """While a walk runs, let the target compare candidate and stable (if it can)."""
+    start = getattr(target, "mirroring", None)
+    return start(endpoint) if start is not None else nullcontext()

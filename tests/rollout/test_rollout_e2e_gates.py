@@ -319,8 +319,13 @@ def test_disagreeing_candidate_is_rolled_back_by_disagreement(
     assert "max_disagreement failed (observed 1.0, limit 0.05)" in data["reason"]
     assert data["split"] == {"stable": 100, "canary": 0}
     assert live_split(files) == {"stable": 100, "canary": 0}
+    after = time.time()
     assert probe(emu) == Counter({ids["stable"]: 20})
     assert load.failures == []
+    # mirroring ends with the walk: the rolled-back candidate no longer runs on live traffic
+    compared = admin(emu, "/_emulator/disagreement", endpoint=ENDPOINT, a=ids["canary"],
+                     b=ids["stable"], since=after)
+    assert compared["sampleCount"] == 0
 
 
 class Recording:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from vertexdeploy.backends.vertex import VertexBackend
@@ -62,12 +64,18 @@ class EmulatorRolloutTarget(_TrafficMixin):
         except OSError as exc:
             raise TransientBackendError(f"emulator metrics: {exc}", address=url) from exc
 
-    def start_mirroring(self, endpoint: str) -> None:
-        if self.mirror_rate > 0:
-            self._request(
-                f"{self.base}/_emulator/mirror",
-                {"endpoint": self.backend.endpoint_name(endpoint), "rate": self.mirror_rate},
-            )
+    @contextmanager
+    def mirroring(self, endpoint: str) -> Iterator[None]:
+        """Mirror a share of requests to the other deployments while a promotion runs."""
+        name = self.backend.endpoint_name(endpoint)
+        if self.mirror_rate <= 0:
+            yield
+            return
+        self._request(f"{self.base}/_emulator/mirror", {"endpoint": name, "rate": self.mirror_rate})
+        try:
+            yield
+        finally:
+            self._request(f"{self.base}/_emulator/mirror", {"endpoint": name, "rate": 0.0})
 
     def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
         data = self._get(
@@ -128,9 +136,10 @@ class VertexRolloutTarget(_TrafficMixin):
         return None
 
 
-def rollout_target(
-    backend: VertexBackend, *, mirror_rate: float = 0.0
-) -> EmulatorRolloutTarget | VertexRolloutTarget:
+RolloutTargetImpl = EmulatorRolloutTarget | VertexRolloutTarget
+
+
+def rollout_target(backend: VertexBackend, *, mirror_rate: float = 0.0) -> RolloutTargetImpl:
     if backend.conn.local:
         return EmulatorRolloutTarget(backend, mirror_rate=mirror_rate)
     return VertexRolloutTarget(backend)

@@ -57,18 +57,19 @@ def promote(
     """
     target, policy, stack, spec_hash = deployer.rollout_context(files, endpoint)
     try:
-        result = api.promote(
-            target,
-            policy,
-            stack=stack,
-            endpoint=endpoint,
-            endpoint_spec_hash=spec_hash,
-            candidate=candidate,
-            to=to,
-            step=step,
-            state_dir=state_dir,
-            reporter=_reporter(output),
-        )
+        with deployer.mirroring(target, endpoint):  # compare predictions only during the walk
+            result = api.promote(
+                target,
+                policy,
+                stack=stack,
+                endpoint=endpoint,
+                endpoint_spec_hash=spec_hash,
+                candidate=candidate,
+                to=to,
+                step=step,
+                state_dir=state_dir,
+                reporter=_reporter(output),
+            )
     except PromotionRolledBack as exc:
         _render(exc.result, output)
         raise
