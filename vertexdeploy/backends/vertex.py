@@ -12,6 +12,7 @@ import functools
 import json
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,15 @@ from vertexdeploy.plan.state import LiveState, Resource
 
 T = TypeVar("T")
 _HTTP_PREFIX = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) \S+: ")
+_JOB_DONE = frozenset(
+    {
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_FAILED",
+        "JOB_STATE_CANCELLED",
+        "JOB_STATE_EXPIRED",
+        "JOB_STATE_PARTIALLY_SUCCEEDED",
+    }
+)
 TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -757,20 +767,35 @@ class VertexBackend:
     _batch_job_replace = _batch_job_create
 
     def _batch_job_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        """Cancel a job still running, wait until it ends, then delete it."""
         name = change.live_meta["name"]
-        if change.live_meta.get("state") in (
-            "JOB_STATE_PENDING",
-            "JOB_STATE_QUEUED",
-            "JOB_STATE_RUNNING",
-        ):
-            call(
-                change.address,
-                lambda: self.jobs.cancel_batch_prediction_job(request={"name": name}),
-            )
+        state = self._batch_state(change.address, name)
+        if state not in _JOB_DONE:
+            try:
+                call(
+                    change.address,
+                    lambda: self.jobs.cancel_batch_prediction_job(request={"name": name}),
+                )
+            except BackendError as exc:
+                if exc.code != 400:  # 400: it finished between our read and the cancel
+                    raise
+            deadline = time.monotonic() + (timeout or 600)
+            while state not in _JOB_DONE:
+                if time.monotonic() > deadline:
+                    raise TransientBackendError(
+                        f"batch job still {state} after cancel", address=change.address
+                    )
+                progress(f"waiting for the cancelled job to stop ({state})")
+                time.sleep(0.2 if self.conn.local else 5)
+                state = self._batch_state(change.address, name)
         op = call(
             change.address, lambda: self.jobs.delete_batch_prediction_job(request={"name": name})
         )
         self._wait(change.address, op, timeout, progress, "batch job deletion")
+
+    def _batch_state(self, address: str, name: str) -> str:
+        job = call(address, lambda: self.jobs.get_batch_prediction_job(request={"name": name}))
+        return str(job.state.name)
 
     def online_metrics(
         self, endpoint_id: str, since: float, until: float
