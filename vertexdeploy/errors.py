@@ -23,6 +23,7 @@ class ExitCode:
     USAGE = 2
     CHANGES_PRESENT = 3
     ROLLED_BACK = 4
+    ANOMALIES = 5  # monitor --fail-on-anomaly
 
 
 class VertexDeployError(Exception):

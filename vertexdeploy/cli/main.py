@@ -4,7 +4,8 @@ Subcommands load lazily, so `--help`, `validate` and `plan --offline` never impo
 Google Cloud SDK or the emulator's model-serving stack.
 
 Exit codes: 0 ok / no changes, 1 runtime error, 2 usage or manifest error,
-3 changes present (plan --detailed-exitcode), 4 rolled back by a promotion gate.
+3 changes present (plan --detailed-exitcode), 4 rolled back by a promotion gate,
+5 anomalies found (monitor --fail-on-anomaly).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ Exit codes:
   2  usage error or invalid manifest (every problem listed as file:line:col)
   3  changes present (plan --detailed-exitcode)
   4  promotion rolled back by a failing gate
+  5  monitor --fail-on-anomaly: a feature's latest value is over its threshold
 """
 
 COMMANDS: dict[str, str] = {
@@ -33,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "predict": "vertexdeploy.cli.predict_cmd:predict",
     "promote": "vertexdeploy.cli.promote_cmd:promote",
     "rollback": "vertexdeploy.cli.promote_cmd:rollback",
+    "monitor": "vertexdeploy.cli.monitor_cmd:monitor",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import click
 
 from vertexdeploy.cli.common import echo_json, handle_errors, output_option
+from vertexdeploy.errors import ExitCode
 from vertexdeploy.monitoring_report import MonitoringReport, monitoring_report
 
-EXIT_ANOMALIES = 5  # only with --fail-on-anomaly
+EXIT_ANOMALIES = ExitCode.ANOMALIES  # only with --fail-on-anomaly
 
 
 def _render(report: MonitoringReport) -> None:

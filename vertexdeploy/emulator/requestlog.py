@@ -7,7 +7,9 @@ import threading
 from collections import deque
 from typing import Any
 
-READ_ONLY_RPCS = frozenset({"Predict", "RawPredict", "Explain"})
+READ_ONLY_RPCS = frozenset(
+    {"Predict", "RawPredict", "Explain", "SearchModelDeploymentMonitoringStatsAnomalies"}
+)
 
 
 class RequestLog:
