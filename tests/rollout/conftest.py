@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_target import HASH, FakeClock, FakeTarget, Promote, policy
 
+from vertexdeploy.emulator.server import EmulatorServer
 from vertexdeploy.manifest.spec import RolloutSpec
 from vertexdeploy.rollout import api
 from vertexdeploy.rollout.result import PromotionResult
@@ -47,3 +49,22 @@ def promote(clock: FakeClock, state_dir: Path) -> Promote:
         )
 
     return run
+
+
+@pytest.fixture
+def bake_seconds() -> str:
+    """Seconds each step bakes in the emulator tests (the quickstart reads $BAKE_SECONDS)."""
+    return "1"
+
+
+@pytest.fixture
+def emu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_examples: Path, bake_seconds: str
+) -> Iterator[EmulatorServer]:
+    """A real emulator on a free port; the CLI and promotion state pointed at it."""
+    with EmulatorServer(tmp_path / "emulator") as server:
+        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
+        monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.setenv("BAKE_SECONDS", bake_seconds)
+        monkeypatch.chdir(tmp_path)
+        yield server

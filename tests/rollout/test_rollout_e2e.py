@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +56,8 @@ class Traffic:
 
 
 @pytest.fixture
-def emu(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_examples: Path
-) -> Iterator[EmulatorServer]:
-    with EmulatorServer(tmp_path / "emulator") as server:
-        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
-        monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
-        monkeypatch.setenv("BAKE_SECONDS", "1.5")
-        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-        monkeypatch.chdir(tmp_path)
-        yield server
+def bake_seconds() -> str:
+    return "1.5"
 
 
 def run(cmd: Any, *args: str) -> Result:

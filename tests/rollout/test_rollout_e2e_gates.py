@@ -16,7 +16,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +105,8 @@ class Load:
 
 
 @pytest.fixture
-def emu(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_examples: Path
-) -> Iterator[EmulatorServer]:
-    with EmulatorServer(tmp_path / "emulator") as server:
-        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
-        monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
-        monkeypatch.setenv("BAKE_SECONDS", "0.75")
-        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-        monkeypatch.chdir(tmp_path)
-        yield server
+def bake_seconds() -> str:
+    return "0.75"
 
 
 def run(cmd: Any, *args: str) -> Result:
