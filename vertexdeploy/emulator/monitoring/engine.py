@@ -253,12 +253,8 @@ class MonitoringEngine:
         if want_attr:
             current_attr = run.attributions(current.rows, "the serving window")
         if skew_cfg is not None and baseline is not None:
-            for f in features:
-                d = S.distance(kinds[f], baseline.column(f), [r.get(f) for r in current.rows])
-                if d is None:
-                    continue
-                t = _threshold(skew_cfg, "skewThresholds", "defaultSkewThreshold", f)
-                out.append(_stat(base, RAW_SKEW, f, d, t))
+            out += _feature_stats(base, RAW_SKEW, skew_cfg, "skew", kinds, features,
+                                  lambda f: baseline.column(f), current.rows)
             if current_attr is not None:
                 ref_attr = run.attributions(baseline.rows, "the training baseline")
                 if ref_attr is not None:
@@ -272,13 +268,8 @@ class MonitoringEngine:
                 notes.append(f"deployed model {dm_id}: {len(prev.rows)} logged instances in "
                              f"the previous window (< {self.min_instances}); drift skipped")
             else:
-                for f in features:
-                    d = S.distance(kinds[f], [r.get(f) for r in prev.rows],
-                                   [r.get(f) for r in current.rows])
-                    if d is None:
-                        continue
-                    t = _threshold(drift_cfg, "driftThresholds", "defaultDriftThreshold", f)
-                    out.append(_stat(base, RAW_DRIFT, f, d, t))
+                out += _feature_stats(base, RAW_DRIFT, drift_cfg, "drift", kinds, features,
+                                      lambda f: [r.get(f) for r in prev.rows], current.rows)
                 if current_attr is not None:
                     prev_attr = run.attributions(prev.rows, "the previous window")
                     if prev_attr is not None:
@@ -287,6 +278,20 @@ class MonitoringEngine:
                                            "defaultDriftThreshold", len(prev.rows),
                                            len(current.rows), base)
         return out
+
+
+def _feature_stats(base: dict[str, Any], objective: str, cfg: dict[str, Any], kind: str,
+                   kinds: dict[str, str], features: list[str],
+                   reference: Callable[[str], list[Any]],
+                   current: list[dict[str, Any]]) -> list[Stat]:
+    """Per-feature distance of the current window from a reference, against thresholds."""
+    out = []
+    for f in features:
+        d = S.distance(kinds[f], reference(f), [r.get(f) for r in current])
+        if d is not None:
+            t = _threshold(cfg, f"{kind}Thresholds", f"default{kind.capitalize()}Threshold", f)
+            out.append(_stat(base, objective, f, d, t))
+    return out
 
 
 def _stat(base: dict[str, Any], objective: str, feature: str, d: S.Distance,
