@@ -1,7 +1,8 @@
 """The quickstart demo, as the README's first command runs it.
 
 Trains the example models, then drives the `vertexdeploy` CLI on manifests/quickstart.yaml
-against a fresh local emulator: validate, plan, apply, status, predict, promote the canary.
+against a fresh local emulator: validate, plan, apply, status, predict, promote the canary,
+then run model monitoring over the logged requests.
 Each step prints the command it runs, so a reader can repeat it by hand. The demo keeps its
 emulator and promotion state under .vertexdeploy/demo/ and stops the emulator at the end.
 """
@@ -99,6 +100,12 @@ def main() -> None:
         )
         step("apply", "--auto-approve", MANIFEST)
         step("plan", "--detailed-exitcode", MANIFEST)
+        print(
+            "\n# model monitoring over the logged requests: the load above sent one instance"
+            " over and over, so serving skews from the training data",
+            flush=True,
+        )
+        step("monitor", MANIFEST, "--endpoint", "iris", "--run")
     finally:
         step("emulator", "stop", "--data-dir", str(DEMO_DIR / "emulator"))
 
