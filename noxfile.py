@@ -16,10 +16,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
-    session.run(
-        "ruff", "check", "vertexdeploy", "tests", "bench", "examples", "noxfile.py", "run.py"
-    )
+    session.install("ruff>=0.17,<0.18")
+    paths = ["vertexdeploy", "tests", "bench", "examples", "noxfile.py", "run.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session

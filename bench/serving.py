@@ -87,9 +87,11 @@ def serve_emulator(artifact_dir: Path, port: int) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
-        await engine.on_deploy(EP, {"id": "1", "model": "projects/bench/models/m"},
-                               {"artifactUri": str(artifact_dir),
-                                "containerSpec": {"imageUri": IMAGE}})
+        await engine.on_deploy(
+            EP,
+            {"id": "1", "model": "projects/bench/models/m"},
+            {"artifactUri": str(artifact_dir), "containerSpec": {"imageUri": IMAGE}},
+        )
         engine.on_traffic(EP, {"1": 100})
         yield
         await engine.close()
@@ -103,8 +105,10 @@ def serve_emulator(artifact_dir: Path, port: int) -> None:
     async def metrics(request: Request) -> Response:
         return Response(engine.prometheus_text(), media_type="text/plain; version=0.0.4")
 
-    app = Starlette(routes=[Route(PREDICT_PATH, predict, methods=["POST"]),
-                            Route("/metrics", metrics)], lifespan=lifespan)
+    app = Starlette(
+        routes=[Route(PREDICT_PATH, predict, methods=["POST"]), Route("/metrics", metrics)],
+        lifespan=lifespan,
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -134,9 +138,20 @@ def free_port() -> int:
 def start(kind: str, artifact_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--artifact-dir", str(artifact_dir),
-         "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            kind,
+            "--artifact-dir",
+            str(artifact_dir),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):  # up to ~30 s to import and load
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -152,8 +167,9 @@ def start(kind: str, artifact_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
 # ------------------------------------------------------------------------------ load
 
 
-def load(port: int, path: str, bodies: list[bytes], total: int, concurrency: int,
-         warmup: int = 100) -> dict[str, float]:
+def load(
+    port: int, path: str, bodies: list[bytes], total: int, concurrency: int, warmup: int = 100
+) -> dict[str, float]:
     """Send `total` single-instance POSTs from `concurrency` keep-alive clients."""
     latencies: list[float] = []
     errors = 0
@@ -248,10 +264,16 @@ def run(total: int) -> dict[str, Any]:
     http_impl = "httptools" if _has("httptools") else "h11"
     loop_impl = "uvloop" if _has("uvloop") else "asyncio"
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform(), "sklearn": sklearn.__version__,
-                    "uvicorn": uvicorn.__version__, "starlette": starlette.__version__,
-                    "uvicorn_http": http_impl, "uvicorn_loop": loop_impl},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "sklearn": sklearn.__version__,
+            "uvicorn": uvicorn.__version__,
+            "starlette": starlette.__version__,
+            "uvicorn_http": http_impl,
+            "uvicorn_loop": loop_impl,
+        },
         "requests_per_run": total,
         "models": {},
     }
@@ -303,23 +325,34 @@ def markdown(report: dict[str, Any]) -> str:
         for kind in ("emulator", "flask"):
             for c in ("c1", "c16"):
                 s = r[kind][c]
-                lines.append(f"| {name} | {kind} | {c[1:]} | {s['rps']} | {s['p50_ms']} | "
-                             f"{s['p99_ms']} |")
+                lines.append(
+                    f"| {name} | {kind} | {c[1:]} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} |"
+                )
         raw_ = r["raw"]
-        lines.append(f"| {name} | raw predict, 1 row | 1 | {raw_['single_row_rows_per_s']} | "
-                     f"{raw_['single_row_p50_ms']} | {raw_['single_row_p99_ms']} |")
-        lines.append(f"| {name} | raw predict, 16 rows | - | "
-                     f"{raw_['batch16_rows_per_s']} rows/s | {raw_['batch16_ms']} | - |")
-    lines += ["", "## Targets", "",
-              "| model | c16 req/s vs Flask | >= 3x | c16 p99 lower | c1 p50 over raw (ms) "
-              "| <= 1 ms |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | raw predict, 1 row | 1 | {raw_['single_row_rows_per_s']} | "
+            f"{raw_['single_row_p50_ms']} | {raw_['single_row_p99_ms']} |"
+        )
+        lines.append(
+            f"| {name} | raw predict, 16 rows | - | "
+            f"{raw_['batch16_rows_per_s']} rows/s | {raw_['batch16_ms']} | - |"
+        )
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "| model | c16 req/s vs Flask | >= 3x | c16 p99 lower | c1 p50 over raw (ms) | <= 1 ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in report["models"].items():
         t = r["targets"]
-        lines.append(f"| {name} | {t['c16_rps_ratio_vs_flask']}x | "
-                     f"{_yn(t['c16_rps_at_least_3x_flask'])} | "
-                     f"{_yn(t['c16_p99_lower_than_flask'])} | "
-                     f"{t['c1_p50_overhead_over_raw_ms']} | "
-                     f"{_yn(t['c1_p50_overhead_at_most_1ms'])} |")
+        lines.append(
+            f"| {name} | {t['c16_rps_ratio_vs_flask']}x | "
+            f"{_yn(t['c16_rps_at_least_3x_flask'])} | "
+            f"{_yn(t['c16_p99_lower_than_flask'])} | "
+            f"{t['c1_p50_overhead_over_raw_ms']} | "
+            f"{_yn(t['c1_p50_overhead_at_most_1ms'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 

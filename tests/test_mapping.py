@@ -6,21 +6,33 @@ from vertexdeploy import labels as L
 from vertexdeploy.backends import mapping
 
 ATTRS = {
-    "model": "iris", "model_version": "abc", "machine_type": "g2-standard-8",
-    "accelerator_type": "NVIDIA_L4", "accelerator_count": 1, "min_replicas": 2,
-    "max_replicas": 5, "service_account": None,
+    "model": "iris",
+    "model_version": "abc",
+    "machine_type": "g2-standard-8",
+    "accelerator_type": "NVIDIA_L4",
+    "accelerator_count": 1,
+    "min_replicas": 2,
+    "max_replicas": 5,
+    "service_account": None,
     "autoscaling": {"cpu_utilization": 60, "gpu_duty_cycle": 70, "requests_per_replica": None},
 }
 
 
 def test_deployed_model_request_carries_machine_accelerator_and_autoscaling() -> None:
-    dm = mapping.deployed_model_request(ATTRS, deployed_id="1234567890", logical="stable",
-                                        model_version_name="projects/p/locations/l/models/m@2")
+    dm = mapping.deployed_model_request(
+        ATTRS,
+        deployed_id="1234567890",
+        logical="stable",
+        model_version_name="projects/p/locations/l/models/m@2",
+    )
     assert dm["id"] == "1234567890" and dm["display_name"] == "stable"
     assert dm["model"].endswith("@2")
     res = dm["dedicated_resources"]
-    assert res["machine_spec"] == {"machine_type": "g2-standard-8",
-                                   "accelerator_type": "NVIDIA_L4", "accelerator_count": 1}
+    assert res["machine_spec"] == {
+        "machine_type": "g2-standard-8",
+        "accelerator_type": "NVIDIA_L4",
+        "accelerator_count": 1,
+    }
     assert (res["min_replica_count"], res["max_replica_count"]) == (2, 5)
     assert res["autoscaling_metric_specs"] == [
         {"metric_name": mapping.AUTOSCALING_METRICS["cpu_utilization"], "target": 60},
@@ -30,24 +42,33 @@ def test_deployed_model_request_carries_machine_accelerator_and_autoscaling() ->
 
 
 def test_live_deployment_maps_back_to_the_same_attributes() -> None:
-    dm = mapping.deployed_model_request(ATTRS, deployed_id="1234567890", logical="stable",
-                                        model_version_name="projects/p/locations/l/models/m@2")
+    dm = mapping.deployed_model_request(
+        ATTRS,
+        deployed_id="1234567890",
+        logical="stable",
+        model_version_name="projects/p/locations/l/models/m@2",
+    )
     dm["model_version_id"] = "2"
     dm["model"] = "projects/p/locations/l/models/m"
-    version = mapping.version_resource({
-        "name": "projects/p/locations/l/models/m@2", "version_id": "2",
-        "labels": L.managed_labels("s", "iris", fingerprint="abc"),
-    })
+    version = mapping.version_resource(
+        {
+            "name": "projects/p/locations/l/models/m@2",
+            "version_id": "2",
+            "labels": L.managed_labels("s", "iris", fingerprint="abc"),
+        }
+    )
     assert version is not None
-    live = mapping.deployment_resource("ep", "stable", dm,
-                                       {("projects/p/locations/l/models/m", "2"): version}, "E")
+    live = mapping.deployment_resource(
+        "ep", "stable", dm, {("projects/p/locations/l/models/m", "2"): version}, "E"
+    )
     assert live.attrs == ATTRS
     assert live.meta == {"id": "1234567890", "endpoint": "E"}
 
 
 def test_second_deployed_model_with_the_same_name_is_an_orphan_address() -> None:
     endpoint = {
-        "name": "E", "labels": L.managed_labels("s", "ep"),
+        "name": "E",
+        "labels": L.managed_labels("s", "ep"),
         "traffic_split": {"1": 100},
         "deployed_models": [{"id": "1", "display_name": "a"}, {"id": "2", "display_name": "a"}],
     }
@@ -56,18 +77,30 @@ def test_second_deployed_model_with_the_same_name_is_an_orphan_address() -> None
 
 
 def test_monitoring_request_has_thresholds_and_schedule() -> None:
-    spec = {"baseline": {"uri": "x.csv", "format": "csv", "target_field": "y"},
-            "skew": {"default": 0.3, "features": {"f": 0.1}}, "drift": {"default": 0.2},
-            "attribution": None, "sampling_rate": 0.5, "interval_hours": 2,
-            "alert_emails": ["a@b.co"]}
-    job = mapping.monitoring_request(spec, stack="s", endpoint_logical="ep", endpoint_name="E",
-                                     deployed_ids=["1"], spec_hash="h",
-                                     baseline_uri="gs://b/x.csv")
+    spec = {
+        "baseline": {"uri": "x.csv", "format": "csv", "target_field": "y"},
+        "skew": {"default": 0.3, "features": {"f": 0.1}},
+        "drift": {"default": 0.2},
+        "attribution": None,
+        "sampling_rate": 0.5,
+        "interval_hours": 2,
+        "alert_emails": ["a@b.co"],
+    }
+    job = mapping.monitoring_request(
+        spec,
+        stack="s",
+        endpoint_logical="ep",
+        endpoint_name="E",
+        deployed_ids=["1"],
+        spec_hash="h",
+        baseline_uri="gs://b/x.csv",
+    )
     objective = job["model_deployment_monitoring_objective_configs"][0]["objective_config"]
     skew = objective["training_prediction_skew_detection_config"]
     assert skew["skew_thresholds"] == {"f": {"value": 0.1}}
     assert skew["default_skew_threshold"] == {"value": 0.3}
     assert objective["training_dataset"]["gcs_source"] == {"uris": ["gs://b/x.csv"]}
     assert job["model_deployment_monitoring_schedule_config"]["monitor_interval"] == {
-        "seconds": 7200}
+        "seconds": 7200
+    }
     assert job["labels"][L.SPEC_HASH] == "h"

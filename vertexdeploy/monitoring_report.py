@@ -69,7 +69,7 @@ def _seconds(stamp: Any) -> float:
     head, dot, rest = text.partition(".")
     if dot:  # up to nanoseconds on the wire; Python reads microseconds
         digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -94,22 +94,25 @@ def feature_rows(stats: Sequence[dict[str, Any]], names: dict[str, str]) -> list
             latest = _latest(history)
             value = float(latest.get("distribution_deviation", 0.0))
             threshold = float(
-                latest.get("anomaly_detection_threshold",
-                           (feat.get("threshold") or {}).get("value", 0.0))
+                latest.get(
+                    "anomaly_detection_threshold", (feat.get("threshold") or {}).get("value", 0.0)
+                )
             )
-            rows.append(FeatureResult(
-                deployment=names.get(dm_id, dm_id),
-                deployed_model_id=dm_id,
-                objective=objective,
-                feature=str(feat.get("feature_display_name", "")),
-                value=value,
-                threshold=threshold,
-                anomaly=value > threshold,
-                window_start=str(latest.get("start_time", "")),
-                window_end=str(latest.get("end_time", "")),
-                windows=len(history),
-                score=latest.get("score"),
-            ))
+            rows.append(
+                FeatureResult(
+                    deployment=names.get(dm_id, dm_id),
+                    deployed_model_id=dm_id,
+                    objective=objective,
+                    feature=str(feat.get("feature_display_name", "")),
+                    value=value,
+                    threshold=threshold,
+                    anomaly=value > threshold,
+                    window_start=str(latest.get("start_time", "")),
+                    window_end=str(latest.get("end_time", "")),
+                    windows=len(history),
+                    score=latest.get("score"),
+                )
+            )
     order = {label: i for i, label in enumerate(OBJECTIVE_LABELS.values())}
     rows.sort(key=lambda r: (r.deployment, order.get(r.objective, 9), r.feature))
     return rows
@@ -131,8 +134,9 @@ def run_local_job(api_endpoint: str, endpoint_name: str, address: str) -> dict[s
             message = json.loads(exc.read())["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {exc.code}"
-        raise BackendError(f"monitoring run failed: {message}", address=address,
-                           code=exc.code) from exc
+        raise BackendError(
+            f"monitoring run failed: {message}", address=address, code=exc.code
+        ) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise TransientBackendError(f"cannot reach the emulator: {exc}", address=address) from exc
     return {
@@ -161,10 +165,12 @@ def monitoring_report(
     summary = None
     if run:
         if not backend.conn.local or not backend.conn.api_endpoint:
-            raise UsageError("--run works on the local target; Vertex AI runs monitoring "
-                             "jobs on their schedule")
-        summary = run_local_job(backend.conn.api_endpoint, backend.endpoint_name(endpoint),
-                                f"monitoring.{endpoint}")
+            raise UsageError(
+                "--run works on the local target; Vertex AI runs monitoring jobs on their schedule"
+            )
+        summary = run_local_job(
+            backend.conn.api_endpoint, backend.endpoint_name(endpoint), f"monitoring.{endpoint}"
+        )
     stats = backend.monitoring_stats(endpoint)
     names = {dm_id: logical for logical, dm_id in backend.deployed_ids(endpoint).items()}
     job = str(stats[0]["job"]) if stats else ""

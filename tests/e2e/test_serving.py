@@ -31,8 +31,10 @@ def apply(*files: str) -> None:
 
 
 def predict_url(emu_url: str) -> str:
-    return (f"{emu_url}/v1/projects/demo-project/locations/us-central1/endpoints/"
-            "quickstart-iris:predict")
+    return (
+        f"{emu_url}/v1/projects/demo-project/locations/us-central1/endpoints/"
+        "quickstart-iris:predict"
+    )
 
 
 class Load:
@@ -96,19 +98,26 @@ def test_high_level_sdk_predict_returns_what_the_model_predicts(emu: Emu) -> Non
     from google.cloud.aiplatform import initializer
 
     apply(str(QUICKSTART))
-    aiplatform.init(project="demo-project", location="us-central1",
-                    credentials=AnonymousCredentials(), api_transport="rest",
-                    api_endpoint=emu.url)
+    aiplatform.init(
+        project="demo-project",
+        location="us-central1",
+        credentials=AnonymousCredentials(),
+        api_transport="rest",
+        api_endpoint=emu.url,
+    )
     try:
         endpoint = aiplatform.Endpoint("quickstart-iris")
         response = endpoint.predict(instances=ROWS)
     finally:
         initializer.global_config.__init__()  # type: ignore[misc]
-    endpoint_doc = json.loads(urlopen(
-        f"{emu.url}/v1/projects/demo-project/locations/us-central1/endpoints/quickstart-iris"
-    ).read())
-    served = next(d for d in endpoint_doc["deployedModels"]
-                  if d["id"] == response.deployed_model_id)
+    endpoint_doc = json.loads(
+        urlopen(
+            f"{emu.url}/v1/projects/demo-project/locations/us-central1/endpoints/quickstart-iris"
+        ).read()
+    )
+    served = next(
+        d for d in endpoint_doc["deployedModels"] if d["id"] == response.deployed_model_id
+    )
     artifact = {"stable": "iris-v1", "canary": "iris-v2"}[served["displayName"]]
     model = joblib.load(EXAMPLES / artifact / "model.joblib")
     assert [int(p) for p in response.predictions] == model.predict(np.asarray(ROWS)).tolist()
@@ -127,13 +136,16 @@ def test_split_change_and_undeploy_under_load_fail_no_request(emu: Emu) -> None:
     apply(str(QUICKSTART))
     load = Load(predict_url(emu.url), budget=20_000).start()
     try:
-        half = emu.write("half.yaml", "endpoints:\n  - name: iris\n"
-                         "    traffic: {stable: 50, canary: 50}\n")
+        half = emu.write(
+            "half.yaml", "endpoints:\n  - name: iris\n    traffic: {stable: 50, canary: 50}\n"
+        )
         apply(str(QUICKSTART), half)
-        only_stable = emu.write("stable.yaml", QUICKSTART.read_text()
-                                .replace("../examples", str(EXAMPLES.parent))
-                                .replace("      stable: 90\n      canary: 10\n",
-                                         "      stable: 100\n"))
+        only_stable = emu.write(
+            "stable.yaml",
+            QUICKSTART.read_text()
+            .replace("../examples", str(EXAMPLES.parent))
+            .replace("      stable: 90\n      canary: 10\n", "      stable: 100\n"),
+        )
         text = Path(only_stable).read_text()
         start = text.index("      - name: canary")
         end = text.index("    traffic:")

@@ -314,8 +314,14 @@ def test_disagreeing_candidate_is_rolled_back_by_disagreement(
     assert probe(emu) == Counter({ids["stable"]: 20})
     assert load.failures == []
     # mirroring ends with the walk: the rolled-back candidate no longer runs on live traffic
-    compared = admin(emu, "/_emulator/disagreement", endpoint=ENDPOINT, a=ids["canary"],
-                     b=ids["stable"], since=after)
+    compared = admin(
+        emu,
+        "/_emulator/disagreement",
+        endpoint=ENDPOINT,
+        a=ids["canary"],
+        b=ids["stable"],
+        since=after,
+    )
     assert compared["sampleCount"] == 0
 
 

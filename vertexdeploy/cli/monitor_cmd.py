@@ -31,8 +31,10 @@ def _render(report: MonitoringReport) -> None:
         if run.get("anomaly_count") and emails:
             console.print(f"  alert recorded for {', '.join(emails)} (no email is sent locally)")
     if not report.rows:
-        console.print(f"no monitoring results yet for endpoint {report.endpoint}"
-                      + (" (run the job with --run)" if report.run is None else ""))
+        console.print(
+            f"no monitoring results yet for endpoint {report.endpoint}"
+            + (" (run the job with --run)" if report.run is None else "")
+        )
         return
     table = Table(title=f"endpoint {report.endpoint} — {report.job}")
     for col in ("deployment", "objective", "feature"):
@@ -43,8 +45,15 @@ def _render(report: MonitoringReport) -> None:
     table.add_column("window end")
     for r in report.rows:
         status = "[bold red]ANOMALY[/]" if r.anomaly else "[green]ok[/]"
-        table.add_row(r.deployment, r.objective, r.feature, f"{r.value:.3f}",
-                      f"{r.threshold:.3f}", status, r.window_end)
+        table.add_row(
+            r.deployment,
+            r.objective,
+            r.feature,
+            f"{r.value:.3f}",
+            f"{r.threshold:.3f}",
+            status,
+            r.window_end,
+        )
     console.print(table)
     n = report.anomaly_count
     console.print(f"{n} anomal{'y' if n == 1 else 'ies'} in the latest windows.")
@@ -53,15 +62,28 @@ def _render(report: MonitoringReport) -> None:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--endpoint", required=True, help="Logical endpoint name from the manifest.")
-@click.option("--run", "run_now", is_flag=True,
-              help="Run the endpoint's monitoring job first (local target only).")
-@click.option("--fail-on-anomaly", is_flag=True,
-              help=f"Exit {EXIT_ANOMALIES} when any feature's latest value is an anomaly.")
+@click.option(
+    "--run",
+    "run_now",
+    is_flag=True,
+    help="Run the endpoint's monitoring job first (local target only).",
+)
+@click.option(
+    "--fail-on-anomaly",
+    is_flag=True,
+    help=f"Exit {EXIT_ANOMALIES} when any feature's latest value is an anomaly.",
+)
 @output_option
 @click.pass_context
 @handle_errors
-def monitor(ctx: click.Context, files: tuple[str, ...], endpoint: str, run_now: bool,
-            fail_on_anomaly: bool, output: str) -> None:
+def monitor(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    endpoint: str,
+    run_now: bool,
+    fail_on_anomaly: bool,
+    output: str,
+) -> None:
     """Show ENDPOINT's monitoring results from the stack in manifest FILES.
 
     Per deployed model and feature: the latest skew (vs the training baseline), drift (vs

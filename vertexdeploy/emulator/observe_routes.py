@@ -44,15 +44,17 @@ def _endpoint(request: Request) -> str:
 
 @_guard
 async def prometheus(request: Request) -> Response:
-    return PlainTextResponse(_engine(request).prometheus_text(),
-                             media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(
+        _engine(request).prometheus_text(), media_type="text/plain; version=0.0.4"
+    )
 
 
 @_guard
 async def summary(request: Request) -> Response:
     engine = _engine(request)
-    data = engine.metrics_summary(_endpoint(request), _float(request, "since"),
-                                  _float(request, "until"))
+    data = engine.metrics_summary(
+        _endpoint(request), _float(request, "since"), _float(request, "until")
+    )
     return JSONResponse(data)
 
 

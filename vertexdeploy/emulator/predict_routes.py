@@ -38,9 +38,9 @@ async def serve_predict(request: Request, endpoint_name: str, kind: str) -> Resp
     try:
         if kind == "predict":
             return JSONResponse(await engine.predict(endpoint_name, body, endpoint_doc=endpoint))
-        raw = await engine.raw_predict(endpoint_name, body,
-                                       request.headers.get("content-type", ""),
-                                       endpoint_doc=endpoint)
+        raw = await engine.raw_predict(
+            endpoint_name, body, request.headers.get("content-type", ""), endpoint_doc=endpoint
+        )
     except ServingError as exc:
         raise api_error(exc) from exc
     return PlainResponse(raw.body, media_type=raw.content_type, headers=raw.headers())

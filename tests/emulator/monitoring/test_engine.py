@@ -25,8 +25,11 @@ FEATURES = ["x", "y", "color"]
 
 
 def _row(rng: random.Random, x_shift: float = 0.0, color: str | None = None) -> dict[str, Any]:
-    return {"x": rng.gauss(0, 1) + x_shift, "y": rng.gauss(10, 2),
-            "color": color or rng.choice(["red", "blue"])}
+    return {
+        "x": rng.gauss(0, 1) + x_shift,
+        "y": rng.gauss(10, 2),
+        "color": color or rng.choice(["red", "blue"]),
+    }
 
 
 def _model(endpoint: str, dm_id: str, instances: list[Any]) -> list[float]:
@@ -40,10 +43,15 @@ def _model(endpoint: str, dm_id: str, instances: list[Any]) -> list[float]:
 
 def _objective(attributions: bool) -> dict[str, Any]:
     cfg: dict[str, Any] = {
-        "trainingDataset": {"gcsSource": {"uris": ["gs://data/train/*.csv"]},
-                            "dataFormat": "csv", "targetField": "label"},
+        "trainingDataset": {
+            "gcsSource": {"uris": ["gs://data/train/*.csv"]},
+            "dataFormat": "csv",
+            "targetField": "label",
+        },
         "trainingPredictionSkewDetectionConfig": {
-            "skewThresholds": {"y": {"value": 0.25}}, "defaultSkewThreshold": {"value": 0.3}},
+            "skewThresholds": {"y": {"value": 0.25}},
+            "defaultSkewThreshold": {"value": 0.3},
+        },
         "predictionDriftDetectionConfig": {"defaultDriftThreshold": {"value": 0.3}},
     }
     if attributions:
@@ -65,7 +73,10 @@ def engine(tmp_path: Path) -> MonitoringEngine:
     store = Store(tmp_path / "state.db")
     store.put(ENDPOINT, "endpoint", PARENT, {"name": ENDPOINT})
     job = {
-        "name": JOB, "displayName": "j", "endpoint": ENDPOINT, "state": "JOB_STATE_RUNNING",
+        "name": JOB,
+        "displayName": "j",
+        "endpoint": ENDPOINT,
+        "state": "JOB_STATE_RUNNING",
         "modelDeploymentMonitoringObjectiveConfigs": [
             {"deployedModelId": "1", "objectiveConfig": _objective(True)},
             {"deployedModelId": "2", "objectiveConfig": _objective(False)},
@@ -82,21 +93,29 @@ def engine(tmp_path: Path) -> MonitoringEngine:
             n += 1
             # deployed model 1: list instances, x shifted in the second hour
             r = _row(rng, x_shift=5.0 if shifted else 0.0)
-            log.log(PredictionRecord(f"a{n}", t0 + i, ENDPOINT, "1",
-                                     [[r["x"], r["y"], r["color"]]], [0.0], 1.0))
+            log.log(
+                PredictionRecord(
+                    f"a{n}", t0 + i, ENDPOINT, "1", [[r["x"], r["y"], r["color"]]], [0.0], 1.0
+                )
+            )
             # deployed model 2: dict instances, every color "blue" in the second hour
             r = _row(rng, color="blue" if shifted else None)
             log.log(PredictionRecord(f"b{n}", t0 + i, ENDPOINT, "2", [r], [0.0], 1.0))
-        log.log(PredictionRecord(f"err{n}", t0 + 5, ENDPOINT, "1", [["junk"]], None, 1.0,
-                                 status=400, error="bad"))
+        log.log(
+            PredictionRecord(
+                f"err{n}", t0 + 5, ENDPOINT, "1", [["junk"]], None, 1.0, status=400, error="bad"
+            )
+        )
     log.close()
-    return MonitoringEngine(store, buckets, tmp_path / "predictions.db",
-                            tmp_path / "monitoring.db")
+    return MonitoringEngine(store, buckets, tmp_path / "predictions.db", tmp_path / "monitoring.db")
 
 
 def _flags(result: dict[str, Any], dm: str, objective: str) -> dict[str, bool]:
-    return {s["feature"]: s["anomaly"] for s in result["stats"]
-            if s["deployed_model_id"] == dm and s["objective"] == objective}
+    return {
+        s["feature"]: s["anomaly"]
+        for s in result["stats"]
+        if s["deployed_model_id"] == dm and s["objective"] == objective
+    }
 
 
 def test_first_hour_is_clean_then_the_shifted_feature_is_flagged(engine: MonitoringEngine) -> None:
@@ -135,8 +154,9 @@ def test_first_hour_is_clean_then_the_shifted_feature_is_flagged(engine: Monitor
     assert job["nextScheduleTime"].startswith("1970-01-01T05:46:40")  # 17200 + 3600
 
 
-def test_missing_baseline_fails_the_run_and_marks_the_job(engine: MonitoringEngine,
-                                                          tmp_path: Path) -> None:
+def test_missing_baseline_fails_the_run_and_marks_the_job(
+    engine: MonitoringEngine, tmp_path: Path
+) -> None:
     for p in (tmp_path / "buckets" / "data" / "train").iterdir():
         p.unlink()
     with pytest.raises(ApiError) as err:

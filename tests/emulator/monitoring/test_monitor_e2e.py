@@ -20,8 +20,9 @@ QUICKSTART = str(ROOT / "manifests" / "quickstart.yaml")
 
 
 @pytest.fixture
-def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        trained_examples: Path) -> Iterator[EmulatorServer]:
+def emu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_examples: Path
+) -> Iterator[EmulatorServer]:
     with EmulatorServer(tmp_path / "emulator") as server:
         monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
         monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
@@ -34,25 +35,30 @@ def _cli(*args: str) -> Result:
 
 
 def _monitor(*args: str) -> Result:
-    return CliRunner().invoke(monitor, [QUICKSTART, "--endpoint", "iris", *args],
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        monitor, [QUICKSTART, "--endpoint", "iris", *args], catch_exceptions=False
+    )
 
 
 def _predict(tmp: Path, rows: list[list[float]], name: str) -> None:
     for i in range(0, len(rows), 3):  # many small requests: both deployments get some
         path = tmp / f"{name}-{i}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows[i:i + 3]))
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows[i : i + 3]))
         result = _cli("predict", QUICKSTART, "--endpoint", "iris", "--instances", str(path))
         assert result.exit_code == 0, result.output
 
 
 def _stable(report: dict[str, Any], objective: str) -> dict[str, bool]:
-    return {f["feature"]: f["anomaly"] for f in report["features"]
-            if f["deployment"] == "stable" and f["objective"] == objective}
+    return {
+        f["feature"]: f["anomaly"]
+        for f in report["features"]
+        if f["deployment"] == "stable" and f["objective"] == objective
+    }
 
 
-def test_shifted_petal_length_is_flagged_for_skew_and_drift(emu: EmulatorServer,
-                                                            tmp_path: Path) -> None:
+def test_shifted_petal_length_is_flagged_for_skew_and_drift(
+    emu: EmulatorServer, tmp_path: Path
+) -> None:
     applied = _cli("apply", "--auto-approve", "--output", "json", QUICKSTART)
     assert applied.exit_code == 0, applied.output
     batch = ROOT / "examples" / "data" / "iris-batch.jsonl"
@@ -62,23 +68,32 @@ def test_shifted_petal_length_is_flagged_for_skew_and_drift(emu: EmulatorServer,
     first = _monitor("--run", "--output", "json")
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
-    assert report["job"].startswith("projects/demo-project/locations/us-central1/"
-                                    "modelDeploymentMonitoringJobs/")
+    assert report["job"].startswith(
+        "projects/demo-project/locations/us-central1/modelDeploymentMonitoringJobs/"
+    )
     assert report["run"]["alerts"] == {"emails": ["ml-oncall@example.com"], "sent": False}
     assert _stable(report, "skew") == dict.fromkeys(
-        ["petal_length", "petal_width", "sepal_length", "sepal_width"], False)
+        ["petal_length", "petal_width", "sepal_length", "sepal_width"], False
+    )
 
     shifted = [[a, b, c + 3.0, d] for a, b, c, d in normal]
     _predict(tmp_path, shifted, "shifted")
     second = _monitor("--run", "--output", "json")
     assert second.exit_code == 0  # anomalies alone do not fail the command
     report = json.loads(second.stdout)
-    expected = {"petal_length": True, "petal_width": False, "sepal_length": False,
-                "sepal_width": False}
+    expected = {
+        "petal_length": True,
+        "petal_width": False,
+        "sepal_length": False,
+        "sepal_width": False,
+    }
     assert _stable(report, "skew") == expected
     assert _stable(report, "drift") == expected
-    skew = {f["feature"]: f for f in report["features"]
-            if f["deployment"] == "stable" and f["objective"] == "skew"}
+    skew = {
+        f["feature"]: f
+        for f in report["features"]
+        if f["deployment"] == "stable" and f["objective"] == "skew"
+    }
     assert skew["petal_length"]["threshold"] == 0.2 and skew["sepal_length"]["threshold"] == 0.3
     assert skew["petal_length"]["windows"] == 2
 

@@ -7,19 +7,42 @@ from vertexdeploy.monitoring_report import feature_rows
 
 def test_latest_window_wins_and_only_values_above_the_threshold_are_anomalies() -> None:
     stats = [
-        {"objective": "RAW_FEATURE_DRIFT", "deployed_model_id": "7", "feature_stats": [
-            {"feature_display_name": "b", "threshold": {"value": 0.3}, "prediction_stats": [
-                {"distribution_deviation": 0.9, "anomaly_detection_threshold": 0.3,
-                 "end_time": "2024-01-01T00:00:00Z"},
-                {"distribution_deviation": 0.3, "anomaly_detection_threshold": 0.3,
-                 "end_time": "2024-01-01T00:00:00.500Z"},
-            ]},
-            {"feature_display_name": "empty", "prediction_stats": []},
-        ]},
-        {"objective": "RAW_FEATURE_SKEW", "deployed_model_id": "7", "feature_stats": [
-            {"feature_display_name": "a", "threshold": {"value": 0.2}, "prediction_stats": [
-                {"distribution_deviation": 0.25, "end_time": "2024-01-01T00:00:00Z"}]},
-        ]},
+        {
+            "objective": "RAW_FEATURE_DRIFT",
+            "deployed_model_id": "7",
+            "feature_stats": [
+                {
+                    "feature_display_name": "b",
+                    "threshold": {"value": 0.3},
+                    "prediction_stats": [
+                        {
+                            "distribution_deviation": 0.9,
+                            "anomaly_detection_threshold": 0.3,
+                            "end_time": "2024-01-01T00:00:00Z",
+                        },
+                        {
+                            "distribution_deviation": 0.3,
+                            "anomaly_detection_threshold": 0.3,
+                            "end_time": "2024-01-01T00:00:00.500Z",
+                        },
+                    ],
+                },
+                {"feature_display_name": "empty", "prediction_stats": []},
+            ],
+        },
+        {
+            "objective": "RAW_FEATURE_SKEW",
+            "deployed_model_id": "7",
+            "feature_stats": [
+                {
+                    "feature_display_name": "a",
+                    "threshold": {"value": 0.2},
+                    "prediction_stats": [
+                        {"distribution_deviation": 0.25, "end_time": "2024-01-01T00:00:00Z"}
+                    ],
+                },
+            ],
+        },
     ]
     rows = feature_rows(stats, {"7": "stable"})
     assert [(r.objective, r.feature) for r in rows] == [("skew", "a"), ("drift", "b")]

@@ -22,7 +22,10 @@ def _put(url: str, bucket: str, name: str, data: bytes) -> None:
     http(f"{url}/storage/v1/b?project=test-project", "POST", {"name": bucket})
     req = urllib.request.Request(
         f"{url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
-        data=data, method="POST", headers={"content-type": "text/csv"})
+        data=data,
+        method="POST",
+        headers={"content-type": "text/csv"},
+    )
     with urllib.request.urlopen(req, timeout=10):
         pass
 
@@ -36,57 +39,81 @@ def _setup(c: Clients) -> tuple[str, str, str]:
     _put(c.url, "baselines", "iris/train.csv", text.getvalue().encode())
     model = upload(c).model
     endpoint = create_endpoint(
-        c, "mon", predict_request_response_logging_config=v1.PredictRequestResponseLoggingConfig(
-            enabled=True, sampling_rate=1.0)).name
+        c,
+        "mon",
+        predict_request_response_logging_config=v1.PredictRequestResponseLoggingConfig(
+            enabled=True, sampling_rate=1.0
+        ),
+    ).name
     dm = deploy(c, endpoint, model, dm_id="11", split={"0": 100})
     objective = v1.ModelMonitoringObjectiveConfig(
         training_dataset=v1.ModelMonitoringObjectiveConfig.TrainingDataset(
             gcs_source=v1.GcsSource(uris=["gs://baselines/iris/train.csv"]),
-            data_format="csv", target_field="species"),
+            data_format="csv",
+            target_field="species",
+        ),
         training_prediction_skew_detection_config=(
             v1.ModelMonitoringObjectiveConfig.TrainingPredictionSkewDetectionConfig(
                 skew_thresholds={"petal_length": v1.ThresholdConfig(value=0.2)},
-                default_skew_threshold=v1.ThresholdConfig(value=0.3))),
+                default_skew_threshold=v1.ThresholdConfig(value=0.3),
+            )
+        ),
         prediction_drift_detection_config=(
             v1.ModelMonitoringObjectiveConfig.PredictionDriftDetectionConfig(
-                default_drift_threshold=v1.ThresholdConfig(value=0.3))),
+                default_drift_threshold=v1.ThresholdConfig(value=0.3)
+            )
+        ),
         explanation_config=v1.ModelMonitoringObjectiveConfig.ExplanationConfig(
-            enable_feature_attributes=True),
+            enable_feature_attributes=True
+        ),
     )
     job = c.jobs.create_model_deployment_monitoring_job(
         parent=PARENT,
         model_deployment_monitoring_job=v1.ModelDeploymentMonitoringJob(
-            display_name="mon", endpoint=endpoint,
+            display_name="mon",
+            endpoint=endpoint,
             model_deployment_monitoring_objective_configs=[
-                v1.ModelDeploymentMonitoringObjectiveConfig(deployed_model_id=dm.id,
-                                                            objective_config=objective)],
+                v1.ModelDeploymentMonitoringObjectiveConfig(
+                    deployed_model_id=dm.id, objective_config=objective
+                )
+            ],
             model_deployment_monitoring_schedule_config=(
-                v1.ModelDeploymentMonitoringScheduleConfig(monitor_interval={"seconds": 3600})),
+                v1.ModelDeploymentMonitoringScheduleConfig(monitor_interval={"seconds": 3600})
+            ),
             model_monitoring_alert_config=v1.ModelMonitoringAlertConfig(
                 email_alert_config=v1.ModelMonitoringAlertConfig.EmailAlertConfig(
-                    user_emails=["a@b.c"])),
+                    user_emails=["a@b.c"]
+                )
+            ),
         ),
     )
     # serving traffic: the training rows with petal_length shifted far out of range
     rows = [[a, b, c_ + 4.0, d] for a, b, c_, d in x.tolist()]
     for i in range(0, len(rows), 25):
-        status, _ = http(f"{c.url}/v1/{endpoint}:predict", "POST", {"instances": rows[i:i + 25]})
+        status, _ = http(f"{c.url}/v1/{endpoint}:predict", "POST", {"instances": rows[i : i + 25]})
         assert status == 200
     return job.name, endpoint, dm.id
 
 
-def test_search_after_a_run_parses_strictly_into_the_sdk_types(emulator: EmulatorServer,
-                                                                clients: Clients) -> None:
+def test_search_after_a_run_parses_strictly_into_the_sdk_types(
+    emulator: EmulatorServer, clients: Clients
+) -> None:
     job, endpoint, dm_id = _setup(clients)
     status, run = http(f"{clients.url}/_emulator/monitoring/run", "POST", {"endpoint": endpoint})
     assert status == 200, run
     assert run["job"] == job and run["alerts"] == {
-        "emails": ["a@b.c"], "sent": False, "anomalies": run["alerts"]["anomalies"]}
+        "emails": ["a@b.c"],
+        "sent": False,
+        "anomalies": run["alerts"]["anomalies"],
+    }
 
-    body = {"deployedModelId": dm_id,
-            "objectives": [{"type": 1}, {"type": "RAW_FEATURE_DRIFT"}, {"type": 3}]}
-    status, raw = http(f"{clients.url}/v1/{job}:searchModelDeploymentMonitoringStatsAnomalies",
-                       "POST", body)
+    body = {
+        "deployedModelId": dm_id,
+        "objectives": [{"type": 1}, {"type": "RAW_FEATURE_DRIFT"}, {"type": 3}],
+    }
+    status, raw = http(
+        f"{clients.url}/v1/{job}:searchModelDeploymentMonitoringStatsAnomalies", "POST", body
+    )
     assert status == 200, raw
     parsed = v1.SearchModelDeploymentMonitoringStatsAnomaliesResponse.pb()()
     json_format.ParseDict(raw, parsed, ignore_unknown_fields=False)
@@ -108,15 +135,22 @@ def test_search_after_a_run_parses_strictly_into_the_sdk_types(emulator: Emulato
     assert all(f.HasField("training_stats") for f in attr.feature_stats)
 
     pager = clients.jobs.search_model_deployment_monitoring_stats_anomalies(
-        request={"model_deployment_monitoring_job": job, "deployed_model_id": dm_id,
-                 "feature_display_name": "petal_length",
-                 "objectives": [{"type_": OBJ.RAW_FEATURE_SKEW}]})
+        request={
+            "model_deployment_monitoring_job": job,
+            "deployed_model_id": dm_id,
+            "feature_display_name": "petal_length",
+            "objectives": [{"type_": OBJ.RAW_FEATURE_SKEW}],
+        }
+    )
     (only,) = list(pager)
     assert [f.feature_display_name for f in only.feature_stats] == ["petal_length"]
     top = clients.jobs.search_model_deployment_monitoring_stats_anomalies(
-        request={"model_deployment_monitoring_job": job, "deployed_model_id": dm_id,
-                 "objectives": [{"type_": OBJ.FEATURE_ATTRIBUTION_SKEW,
-                                 "top_feature_count": 2}]})
+        request={
+            "model_deployment_monitoring_job": job,
+            "deployed_model_id": dm_id,
+            "objectives": [{"type_": OBJ.FEATURE_ATTRIBUTION_SKEW, "top_feature_count": 2}],
+        }
+    )
     (ranked,) = list(top)
     assert len(ranked.feature_stats) == 2
 

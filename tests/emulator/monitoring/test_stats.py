@@ -13,8 +13,7 @@ from vertexdeploy.emulator.monitoring import stats as S
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 samples = st.lists(finite, min_size=1, max_size=60)
-cats = st.lists(st.sampled_from(["a", "b", "c", "d", True, False, 1, 2.0]), min_size=1,
-                max_size=60)
+cats = st.lists(st.sampled_from(["a", "b", "c", "d", True, False, 1, 2.0]), min_size=1, max_size=60)
 FAST = settings(max_examples=60, deadline=None)
 
 
@@ -41,8 +40,10 @@ def test_js_of_range_disjoint_samples_is_one(ref: list[float], cur: list[float])
 
 
 @FAST
-@given(st.lists(st.integers(0, 20), min_size=1, max_size=30),
-       st.lists(st.integers(0, 20), min_size=1, max_size=30))
+@given(
+    st.lists(st.integers(0, 20), min_size=1, max_size=30),
+    st.lists(st.integers(0, 20), min_size=1, max_size=30),
+)
 def test_js_counts_is_symmetric_and_bounded(p: list[int], q: list[int]) -> None:
     n = max(len(p), len(q))
     pa = np.array(p + [0] * (n - len(p)), dtype=float)
@@ -58,8 +59,9 @@ def test_js_matches_scipy_squared_jensenshannon() -> None:
     from scipy.spatial.distance import jensenshannon
 
     p, q = np.array([1.0, 2, 3, 0]), np.array([0.0, 1, 1, 5])
-    assert math.isclose(S.js_divergence_counts(p, q), jensenshannon(p, q, base=2) ** 2,
-                        rel_tol=1e-9)
+    assert math.isclose(
+        S.js_divergence_counts(p, q), jensenshannon(p, q, base=2) ** 2, rel_tol=1e-9
+    )
 
 
 def test_histogram_bins_below_inside_above() -> None:
@@ -87,8 +89,10 @@ def test_linf_is_bounded_and_symmetric(a: list[object], b: list[object]) -> None
 
 
 @FAST
-@given(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=30),
-       st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=30))
+@given(
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=30),
+    st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=30),
+)
 def test_linf_of_disjoint_categories_is_the_largest_share(a: list[str], b: list[str]) -> None:
     p, q = S.frequencies(a), S.frequencies(b)
     assert math.isclose(S.linf_distance(a, b), max(max(p.values()), max(q.values())))
@@ -121,10 +125,13 @@ def test_occlusion_attributions_find_the_feature_the_model_uses() -> None:
 
 
 @FAST
-@given(st.dictionaries(st.sampled_from("abcde"), st.floats(0, 1), min_size=1),
-       st.dictionaries(st.sampled_from("abcde"), st.floats(0, 1), min_size=1))
-def test_attribution_deviation_is_absolute_difference(a: dict[str, float],
-                                                      b: dict[str, float]) -> None:
+@given(
+    st.dictionaries(st.sampled_from("abcde"), st.floats(0, 1), min_size=1),
+    st.dictionaries(st.sampled_from("abcde"), st.floats(0, 1), min_size=1),
+)
+def test_attribution_deviation_is_absolute_difference(
+    a: dict[str, float], b: dict[str, float]
+) -> None:
     dev = S.attribution_deviation(a, b)
     assert set(dev) == set(a) | set(b)
     for f, v in dev.items():

@@ -79,8 +79,11 @@ def models(bucket_root: Path) -> dict[str, Saved]:
 
     import xgboost
 
-    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
-                            xgboost.DMatrix(bc_x, label=bc_y), num_boost_round=5)
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgboost.DMatrix(bc_x, label=bc_y),
+        num_boost_round=5,
+    )
     for name in ("model.bst", "model.json"):
         d, uri = _dir(bucket_root, f"bc-xgb-{name.split('.')[1]}")
         with warnings.catch_warnings():  # .bst is saved as UBJSON; that is what we want

@@ -77,8 +77,7 @@ def test_other_failures_reach_every_caller_of_the_batch() -> None:
 
     async def main() -> list[Any]:
         batcher = DynamicBatcher(broken)
-        out = await asyncio.gather(*(batcher.submit([i]) for i in range(3)),
-                                   return_exceptions=True)
+        out = await asyncio.gather(*(batcher.submit([i]) for i in range(3)), return_exceptions=True)
         await batcher.aclose()
         return list(out)
 

@@ -27,16 +27,22 @@ MODEL = "projects/p/locations/us-central1/models/iris"
 
 
 def model_doc(saved: Saved, image: str = SKLEARN_IMAGE, **env: str) -> dict[str, Any]:
-    return {"name": MODEL, "displayName": "iris", "versionId": "3",
-            "artifactUri": saved.uri, "containerSpec": spec(image, **env)}
+    return {
+        "name": MODEL,
+        "displayName": "iris",
+        "versionId": "3",
+        "artifactUri": saved.uri,
+        "containerSpec": spec(image, **env),
+    }
 
 
 def engine(tmp_path: Path, bucket_root: Path, **cfg: Any) -> ServingEngine:
     return ServingEngine(tmp_path, bucket_root, seed=42, config=ServingConfig(**cfg))
 
 
-def test_predict_returns_vertex_predict_response(tmp_path: Path, bucket_root: Path,
-                                                 models: dict[str, Saved]) -> None:
+def test_predict_returns_vertex_predict_response(
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     saved = models["iris-lr"]
     rows = saved.x[40:60].tolist()
 
@@ -52,13 +58,18 @@ def test_predict_returns_vertex_predict_response(tmp_path: Path, bucket_root: Pa
         return out
 
     out = asyncio.run(main())
-    assert out == {"predictions": saved.model.predict(np.asarray(rows)).tolist(),
-                   "deployedModelId": "111", "model": MODEL, "modelDisplayName": "iris",
-                   "modelVersionId": "3"}
+    assert out == {
+        "predictions": saved.model.predict(np.asarray(rows)).tolist(),
+        "deployedModelId": "111",
+        "model": MODEL,
+        "modelDisplayName": "iris",
+        "modelVersionId": "3",
+    }
 
 
 def test_deploy_refuses_unsupported_containers_and_wrong_sha(
-        tmp_path: Path, bucket_root: Path, models: dict[str, Saved]) -> None:
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     saved = models["iris-lr"]
 
     async def main() -> None:
@@ -67,10 +78,14 @@ def test_deploy_refuses_unsupported_containers_and_wrong_sha(
             await eng.on_deploy(EP, {"id": "1"}, model_doc(saved, "tf2-cpu.2-15"))
         assert info.value.to_envelope()["error"]["status"] == "FAILED_PRECONDITION"
         with pytest.raises(ArtifactIntegrityError):
-            await eng.on_deploy(EP, {"id": "1"}, model_doc(
-                saved, VERTEXDEPLOY_ARTIFACT_SHA256="ab" * 32))
-        await eng.on_deploy(EP, {"id": "1"}, model_doc(
-            saved, VERTEXDEPLOY_ARTIFACT_SHA256=artifact_sha256(saved.dir)))
+            await eng.on_deploy(
+                EP, {"id": "1"}, model_doc(saved, VERTEXDEPLOY_ARTIFACT_SHA256="ab" * 32)
+            )
+        await eng.on_deploy(
+            EP,
+            {"id": "1"},
+            model_doc(saved, VERTEXDEPLOY_ARTIFACT_SHA256=artifact_sha256(saved.dir)),
+        )
         assert eng.registry.get(EP, "1") is not None
         await eng.close()
 
@@ -78,7 +93,8 @@ def test_deploy_refuses_unsupported_containers_and_wrong_sha(
 
 
 def test_bad_requests_are_400s_with_the_models_message(
-        tmp_path: Path, bucket_root: Path, models: dict[str, Saved]) -> None:
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     async def main() -> None:
         eng = engine(tmp_path, bucket_root, max_body_bytes=1000)
         with pytest.raises(NoDeployedModelError):
@@ -101,7 +117,8 @@ def test_bad_requests_are_400s_with_the_models_message(
 
 
 def test_concurrent_predicts_across_split_swap_and_undeploy_all_succeed(
-        tmp_path: Path, bucket_root: Path, models: dict[str, Saved]) -> None:
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     stable, candidate = models["iris-lr"], models["iris-lr-weak"]
     rows = stable.x.tolist()
 
@@ -136,19 +153,24 @@ def test_concurrent_predicts_across_split_swap_and_undeploy_all_succeed(
 
 
 @pytest.mark.parametrize("rate,n", [(0.25, 2000), (1.0, 300)])
-def test_sampled_request_response_logging(tmp_path: Path, bucket_root: Path,
-                                          models: dict[str, Saved], rate: float, n: int) -> None:
+def test_sampled_request_response_logging(
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved], rate: float, n: int
+) -> None:
     saved = models["iris-lr"]
-    endpoint_doc = {"trafficSplit": {"1": 100},
-                    "predictRequestResponseLoggingConfig": {"enabled": True,
-                                                            "samplingRate": rate}}
+    endpoint_doc = {
+        "trafficSplit": {"1": 100},
+        "predictRequestResponseLoggingConfig": {"enabled": True, "samplingRate": rate},
+    }
 
     async def main() -> None:
         eng = engine(tmp_path, bucket_root)
         await eng.on_deploy(EP, {"id": "1"}, model_doc(saved))
         for i in range(n):
-            await eng.predict(EP, {"instances": [saved.x[i % 150].tolist(), [i, 0, 0, 0]]},
-                              endpoint_doc=endpoint_doc)
+            await eng.predict(
+                EP,
+                {"instances": [saved.x[i % 150].tolist(), [i, 0, 0, 0]]},
+                endpoint_doc=endpoint_doc,
+            )
         await eng.close()  # flushes the log
 
     asyncio.run(main())
@@ -166,7 +188,8 @@ def test_sampled_request_response_logging(tmp_path: Path, bucket_root: Path,
 
 
 def test_mirroring_measures_candidate_vs_stable_disagreement(
-        tmp_path: Path, bucket_root: Path, models: dict[str, Saved]) -> None:
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     stable, candidate = models["iris-lr"], models["iris-lr-weak"]
     rows = stable.x.tolist()
 
@@ -186,18 +209,23 @@ def test_mirroring_measures_candidate_vs_stable_disagreement(
     result = asyncio.run(main())
     x = np.asarray(rows)
     expected = float(np.mean(stable.model.predict(x) != candidate.model.predict(x)))
-    assert result == {"metric": "labelDisagreement", "value": pytest.approx(expected),
-                      "sampleCount": len(rows)}
+    assert result == {
+        "metric": "labelDisagreement",
+        "value": pytest.approx(expected),
+        "sampleCount": len(rows),
+    }
 
 
-def test_prometheus_text_covers_deployed_models(tmp_path: Path, bucket_root: Path,
-                                                models: dict[str, Saved]) -> None:
+def test_prometheus_text_covers_deployed_models(
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     async def main() -> str:
         eng = engine(tmp_path, bucket_root)
         await eng.on_deploy(EP, {"id": "1"}, model_doc(models["iris-lr"]))
         eng.on_traffic(EP, {"1": 100})
-        await asyncio.gather(*(eng.predict(EP, {"instances": [[5.0, 3.0, 1.0, 0.2]]})
-                               for _ in range(10)))
+        await asyncio.gather(
+            *(eng.predict(EP, {"instances": [[5.0, 3.0, 1.0, 0.2]]}) for _ in range(10))
+        )
         text = eng.prometheus_text()
         await eng.close()
         return text
@@ -210,8 +238,9 @@ def test_prometheus_text_covers_deployed_models(tmp_path: Path, bucket_root: Pat
     assert 1 <= calls < 10
 
 
-def test_synchronous_hooks_for_a_sync_control_plane(tmp_path: Path, bucket_root: Path,
-                                                    models: dict[str, Saved]) -> None:
+def test_synchronous_hooks_for_a_sync_control_plane(
+    tmp_path: Path, bucket_root: Path, models: dict[str, Saved]
+) -> None:
     saved = models["iris-lr"]
     eng = engine(tmp_path, bucket_root)
     meta = eng.deploy(EP, {"id": "1", "model": MODEL}, model_doc(saved))

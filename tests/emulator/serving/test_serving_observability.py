@@ -18,8 +18,9 @@ from vertexdeploy.emulator.serving.predictlog import PredictionRecord, PredictLo
 
 
 def _record(i: int, rid: str | None = None) -> PredictionRecord:
-    return PredictionRecord(rid or f"r{i}", 1000.0 + i, "ep", "dm" + str(i % 2), [[i, 1.5]],
-                            [i % 3], 1.25, 200, None)
+    return PredictionRecord(
+        rid or f"r{i}", 1000.0 + i, "ep", "dm" + str(i % 2), [[i, 1.5]], [i % 3], 1.25, 200, None
+    )
 
 
 def test_log_is_exactly_once_and_survives_reopening(tmp_path: Path) -> None:
@@ -32,11 +33,20 @@ def test_log_is_exactly_once_and_survives_reopening(tmp_path: Path) -> None:
     reopened = PredictLogger(db)
     rows = reopened.query("ep")
     assert len(rows) == 100
-    assert rows[3] == {"request_id": "r3", "ts": 1003.0, "endpoint": "ep",
-                       "deployed_model_id": "dm1", "instances": [[3, 1.5]], "predictions": [0],
-                       "latency_ms": 1.25, "status": 200, "error": None}
+    assert rows[3] == {
+        "request_id": "r3",
+        "ts": 1003.0,
+        "endpoint": "ep",
+        "deployed_model_id": "dm1",
+        "instances": [[3, 1.5]],
+        "predictions": [0],
+        "latency_ms": 1.25,
+        "status": 200,
+        "error": None,
+    }
     assert [r["request_id"] for r in reopened.query("ep", "dm0", since=1010, until=1020)] == [
-        f"r{i}" for i in range(10, 20, 2)]
+        f"r{i}" for i in range(10, 20, 2)
+    ]
     reopened.close()
 
 
@@ -46,9 +56,13 @@ def test_log_db_is_wal_and_indexed_for_scans(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     index_cols = [r[2] for r in conn.execute("PRAGMA index_info(predictions_by_model)")]
     assert index_cols == ["endpoint", "deployed_model_id", "ts"]
-    plan = " ".join(str(r) for r in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM predictions WHERE endpoint='e' AND "
-        "deployed_model_id='d' AND ts >= 1"))
+    plan = " ".join(
+        str(r)
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM predictions WHERE endpoint='e' AND "
+            "deployed_model_id='d' AND ts >= 1"
+        )
+    )
     assert "predictions_by_model" in plan
 
 
@@ -80,8 +94,10 @@ def test_summary_says_when_the_ring_no_longer_covers_the_window() -> None:
     assert m.summary("ep", since_ts=0)["a"]["windowComplete"] is False
 
 
-_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_]+="(?:[^"\\]|\\.)*",?)*\})? '
-                   r'(\S+)$')
+_LINE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_]+="(?:[^"\\]|\\.)*",?)*\})? '
+    r"(\S+)$"
+)
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
@@ -107,9 +123,12 @@ def test_prometheus_text_parses_and_histograms_are_cumulative() -> None:
     assert samples[f"vertexdeploy_predict_errors_total{{{labels}}}"] == 1
     assert samples[f"vertexdeploy_predict_latency_seconds_count{{{labels}}}"] == 5
     assert samples[f"vertexdeploy_predict_latency_seconds_sum{{{labels}}}"] == pytest.approx(
-        20.2064)
-    buckets = [samples[f'vertexdeploy_predict_latency_seconds_bucket{{{labels},le="{le}"}}']
-               for le in [*map(repr, LATENCY_BUCKETS), "+Inf"]]
+        20.2064
+    )
+    buckets = [
+        samples[f'vertexdeploy_predict_latency_seconds_bucket{{{labels},le="{le}"}}']
+        for le in [*map(repr, LATENCY_BUCKETS), "+Inf"]
+    ]
     assert buckets == sorted(buckets) and buckets[0] == 1 and buckets[-1] == 5
 
 
@@ -118,9 +137,15 @@ def test_disagreement_of_labels_and_of_regression_values() -> None:
     log.record("ep", MirrorRecord(10.0, "a", ("h1", "h2"), {"a": [0, 1], "b": [0, 2]}))
     log.record("ep", MirrorRecord(20.0, "b", ("h3", "h4"), {"a": [1, 1], "b": [1, 1]}))
     assert log.disagreement("ep", "a", "b") == {
-        "metric": "labelDisagreement", "value": 0.25, "sampleCount": 4}
+        "metric": "labelDisagreement",
+        "value": 0.25,
+        "sampleCount": 4,
+    }
     assert log.disagreement("ep", "a", "b", since=15)["value"] == 0.0
     log.record("reg", MirrorRecord(1.0, "a", ("h",), {"a": [2.0], "b": [1.0]}))
     assert log.disagreement("reg", "a", "b") == {
-        "metric": "meanRelativeError", "value": 0.5, "sampleCount": 1}
+        "metric": "meanRelativeError",
+        "value": 0.5,
+        "sampleCount": 1,
+    }
     assert log.disagreement("reg", "a", "zzz")["sampleCount"] == 0

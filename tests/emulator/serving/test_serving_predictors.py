@@ -28,8 +28,9 @@ def test_sklearn_predictions_equal_the_models_own(models: dict[str, Saved], name
 
 
 @pytest.mark.parametrize("name", ["bc-xgb-bst", "bc-xgb-json"])
-def test_xgboost_booster_predictions_equal_the_models_own(models: dict[str, Saved],
-                                                          name: str) -> None:
+def test_xgboost_booster_predictions_equal_the_models_own(
+    models: dict[str, Saved], name: str
+) -> None:
     saved = models[name]
     predictor = load_predictor(saved.dir, spec(XGBOOST_IMAGE))
     rows = saved.x[:25].tolist()
@@ -42,42 +43,50 @@ def test_onnx_predictions_equal_the_sessions_own(models: dict[str, Saved]) -> No
     predictor = load_predictor(saved.dir, spec("vertexdeploy/onnx"))
     rows = saved.x[:30].tolist()
     session = onnxruntime.InferenceSession(str(saved.dir / "model.onnx"))
-    expected = session.run(None, {session.get_inputs()[0].name: np.asarray(rows,
-                                                                           np.float32)})[0]
+    expected = session.run(None, {session.get_inputs()[0].name: np.asarray(rows, np.float32)})[0]
     assert predictor.predict(rows) == expected.tolist()
     # and they are the sklearn model's labels too
     assert predictor.predict(rows) == saved.model.predict(np.asarray(rows)).tolist()
 
 
 def test_custom_predictor_runs_load_preprocess_predict_postprocess(
-        models: dict[str, Saved]) -> None:
+    models: dict[str, Saved],
+) -> None:
     saved = models["custom"]
     predictor = load_predictor(
-        saved.dir, spec("gcr.io/my-project/my-cpr:1", VERTEXDEPLOY_PREDICTOR="predictor:Doubler"))
+        saved.dir, spec("gcr.io/my-project/my-cpr:1", VERTEXDEPLOY_PREDICTOR="predictor:Doubler")
+    )
     assert predictor.predict([[1, 2], [3, 4.5]]) == [{"total": 6.0}, {"total": 15.0}]
     assert not (saved.dir / "__pycache__").exists()
 
 
-@pytest.mark.parametrize("image,framework", [
-    ("us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest", "sklearn"),
-    ("asia-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest", "sklearn"),
-    ("sklearn-cpu.1-5", "sklearn"),
-    ("europe-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest", "xgboost"),
-    ("xgboost-cpu.1-7", "xgboost"),
-    ("vertexdeploy/onnx:latest", "onnx"),
-    ("us-docker.pkg.dev/vertex-ai/prediction/onnx-cpu:latest", "onnx"),
-])
+@pytest.mark.parametrize(
+    "image,framework",
+    [
+        ("us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest", "sklearn"),
+        ("asia-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest", "sklearn"),
+        ("sklearn-cpu.1-5", "sklearn"),
+        ("europe-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest", "xgboost"),
+        ("xgboost-cpu.1-7", "xgboost"),
+        ("vertexdeploy/onnx:latest", "onnx"),
+        ("us-docker.pkg.dev/vertex-ai/prediction/onnx-cpu:latest", "onnx"),
+    ],
+)
 def test_framework_comes_from_the_image(image: str, framework: str) -> None:
     assert select_framework(spec(image)) == framework
 
 
-@pytest.mark.parametrize("image", [
-    "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
-    "gcr.io/my-project/sklearn-server:1",  # a custom image is not a prebuilt one
-    "",
-])
-def test_unsupported_container_is_refused_listing_what_runs(image: str,
-                                                            models: dict[str, Saved]) -> None:
+@pytest.mark.parametrize(
+    "image",
+    [
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+        "gcr.io/my-project/sklearn-server:1",  # a custom image is not a prebuilt one
+        "",
+    ],
+)
+def test_unsupported_container_is_refused_listing_what_runs(
+    image: str, models: dict[str, Saved]
+) -> None:
     with pytest.raises(UnsupportedContainerError) as info:
         load_predictor(models["iris-lr"].dir, spec(image))
     message = str(info.value)
@@ -96,14 +105,14 @@ def test_pinned_sha256_is_checked_before_loading(models: dict[str, Saved]) -> No
     saved = models["iris-lr"]
     good = artifact_sha256(saved.dir)
     load_predictor(saved.dir, spec(SKLEARN_IMAGE, VERTEXDEPLOY_ARTIFACT_SHA256=good))
-    load_predictor(saved.dir, spec(SKLEARN_IMAGE,
-                                   VERTEXDEPLOY_ARTIFACT_SHA256="sha256:" + good.upper()))
+    load_predictor(
+        saved.dir, spec(SKLEARN_IMAGE, VERTEXDEPLOY_ARTIFACT_SHA256="sha256:" + good.upper())
+    )
     with pytest.raises(ArtifactIntegrityError, match="sha256 mismatch"):
         load_predictor(saved.dir, spec(SKLEARN_IMAGE, VERTEXDEPLOY_ARTIFACT_SHA256="0" * 64))
 
 
-def test_bad_instances_raise_input_error_with_the_models_message(
-        models: dict[str, Saved]) -> None:
+def test_bad_instances_raise_input_error_with_the_models_message(models: dict[str, Saved]) -> None:
     predictor = load_predictor(models["iris-lr"].dir, spec(SKLEARN_IMAGE))
     with pytest.raises(PredictionInputError, match="X has 3 features"):
         predictor.predict([[1.0, 2.0, 3.0]])

@@ -46,7 +46,7 @@ def _expand(buckets: BucketStore, uri: str) -> list[str]:
     if "*" not in uri:
         return [uri]
     bucket, pattern = split_gs_uri(uri.replace("*", "x"))  # validates the bucket part
-    pattern = uri[len(f"gs://{bucket}/"):]
+    pattern = uri[len(f"gs://{bucket}/") :]
     prefix = pattern.split("*", 1)[0]
     try:
         names = buckets.names(bucket, prefix)
@@ -116,10 +116,12 @@ def load_baseline(buckets: BucketStore, dataset: dict[str, Any]) -> Baseline:
     if not uris:
         what = "bigquerySource" if dataset.get("bigquerySource") else "dataset"
         raise failed_precondition(
-            f"trainingDataset: the emulator reads baselines only from gcsSource (got {what}).")
+            f"trainingDataset: the emulator reads baselines only from gcsSource (got {what})."
+        )
     if fmt not in ("csv", "jsonl"):
         raise failed_precondition(
-            f"trainingDataset.dataFormat {fmt or '(unset)'!r}: the emulator reads csv or jsonl.")
+            f"trainingDataset.dataFormat {fmt or '(unset)'!r}: the emulator reads csv or jsonl."
+        )
     files = [u for uri in uris for u in _expand(buckets, uri)]
     names: list[str] = []
     rows: list[Row] = []
@@ -177,8 +179,9 @@ def instance_row(instance: Any, features: list[str]) -> Row | None:
     return None
 
 
-def serving_features(db_path: Path, endpoint: str, dm_id: str, since: float,
-                     until: float) -> list[str]:
+def serving_features(
+    db_path: Path, endpoint: str, dm_id: str, since: float, until: float
+) -> list[str]:
     """Feature names when there is no baseline: dict keys (sorted), or list positions."""
     names: set[str] = set()
     width = 0
@@ -191,8 +194,15 @@ def serving_features(db_path: Path, endpoint: str, dm_id: str, since: float,
     return sorted(names) if names else [str(i) for i in range(width)]
 
 
-def read_serving(db_path: Path, endpoint: str, dm_id: str, since: float, until: float,
-                 features: list[str], sample_rate: float = 1.0) -> Serving:
+def read_serving(
+    db_path: Path,
+    endpoint: str,
+    dm_id: str,
+    since: float,
+    until: float,
+    features: list[str],
+    sample_rate: float = 1.0,
+) -> Serving:
     out = Serving()
     if not db_path.is_file():
         return out

@@ -95,8 +95,10 @@ class _ModelRun:
 
     def attributions(self, rows: list[S.Row], label: str) -> dict[str, float] | None:
         if self.predict is None:
-            self.notes.append(f"deployed model {self.dm_id}: attributions skipped for {label} "
-                              "(the model is not loaded)")
+            self.notes.append(
+                f"deployed model {self.dm_id}: attributions skipped for {label} "
+                "(the model is not loaded)"
+            )
             return None
         predict = self.predict
 
@@ -107,16 +109,24 @@ class _ModelRun:
         try:
             return S.occlusion_attributions(rows, self.features, self.fills, run)
         except Exception as exc:  # noqa: BLE001 - the model refused occluded rows
-            self.notes.append(f"deployed model {self.dm_id}: attributions failed for {label}: "
-                              f"{type(exc).__name__}: {exc}")
+            self.notes.append(
+                f"deployed model {self.dm_id}: attributions failed for {label}: "
+                f"{type(exc).__name__}: {exc}"
+            )
             return None
 
 
 class MonitoringEngine:
     """Runs jobs against the document store, the bucket store and predictions.db."""
 
-    def __init__(self, store: Store, buckets: BucketStore, predictions_db: Path,
-                 results_db: Path, min_instances: int = MIN_INSTANCES) -> None:
+    def __init__(
+        self,
+        store: Store,
+        buckets: BucketStore,
+        predictions_db: Path,
+        results_db: Path,
+        min_instances: int = MIN_INSTANCES,
+    ) -> None:
         self.store = store
         self.min_instances = max(1, min_instances)
         self.buckets = buckets
@@ -130,15 +140,28 @@ class MonitoringEngine:
             raise not_found(f"ModelDeploymentMonitoringJob {name} is not found.")
         return doc
 
-    def run(self, job_name: str, *, since: float | None = None, until: float | None = None,
-            predict: PredictFn | None = None, now: float | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        job_name: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        predict: PredictFn | None = None,
+        now: float | None = None,
+    ) -> dict[str, Any]:
         """One run; returns a summary (window, stats, anomalies, alert emails). Runs of the
         emulator are serialised."""
         with self._lock:
             return self._run(job_name, since, until, predict, now)
 
-    def _run(self, job_name: str, since: float | None, until: float | None,
-             predict: PredictFn | None, now: float | None) -> dict[str, Any]:
+    def _run(
+        self,
+        job_name: str,
+        since: float | None,
+        until: float | None,
+        predict: PredictFn | None,
+        now: float | None,
+    ) -> dict[str, Any]:
         now = time.time() if now is None else now
         job = self.job(job_name)
         if job.get("state") == "JOB_STATE_PAUSED":
@@ -160,15 +183,20 @@ class MonitoringEngine:
             previous = (start - (end - start), start)
         sampling = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig") or {}
         rate = float(sampling.get("sampleRate") or 1.0)
-        emails = list(((job.get("modelMonitoringAlertConfig") or {}).get("emailAlertConfig")
-                       or {}).get("userEmails") or [])
+        emails = list(
+            ((job.get("modelMonitoringAlertConfig") or {}).get("emailAlertConfig") or {}).get(
+                "userEmails"
+            )
+            or []
+        )
         notes: list[str] = []
         out: list[Stat] = []
         baselines: dict[str, Baseline] = {}
         try:
             for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
-                out += self._model(job, cfg, (start, end), previous, rate, predict, notes,
-                                   baselines)
+                out += self._model(
+                    job, cfg, (start, end), previous, rate, predict, notes, baselines
+                )
         except ApiError as err:
             self.results.record(job_name, now, (start, end), "failed", [err.message], [], [])
             self._mark(job_name, now, interval, err)
@@ -179,13 +207,20 @@ class MonitoringEngine:
         return {
             "job": job_name,
             "run_id": run_id,
-            "window": {"start": start, "end": end, "startTime": rfc3339(start),
-                       "endTime": rfc3339(end)},
+            "window": {
+                "start": start,
+                "end": end,
+                "startTime": rfc3339(start),
+                "endTime": rfc3339(end),
+            },
             "previous_window": {"start": previous[0], "end": previous[1]},
             "stats": [{**s.to_dict(), "run_id": run_id} for s in out],
             "anomaly_count": len(anomalies),
-            "alerts": {"emails": emails, "sent": False,
-                       "anomalies": [s.to_dict() | {"run_id": run_id} for s in anomalies]},
+            "alerts": {
+                "emails": emails,
+                "sent": False,
+                "anomalies": [s.to_dict() | {"run_id": run_id} for s in anomalies],
+            },
             "notes": notes,
         }
 
@@ -202,9 +237,17 @@ class MonitoringEngine:
             doc["nextScheduleTime"] = rfc3339(now + interval)
             monitoring_jobs.save(self.store, doc)
 
-    def _model(self, job: dict[str, Any], cfg: dict[str, Any], window: tuple[float, float],
-               previous: tuple[float, float], rate: float, predict: PredictFn | None,
-               notes: list[str], baselines: dict[str, Baseline]) -> list[Stat]:
+    def _model(
+        self,
+        job: dict[str, Any],
+        cfg: dict[str, Any],
+        window: tuple[float, float],
+        previous: tuple[float, float],
+        rate: float,
+        predict: PredictFn | None,
+        notes: list[str],
+        baselines: dict[str, Baseline],
+    ) -> list[Stat]:
         endpoint = str(job.get("endpoint") or "")
         dm_id = str(cfg.get("deployedModelId") or "")
         objective = cfg.get("objectiveConfig") or {}
@@ -222,17 +265,24 @@ class MonitoringEngine:
         if baseline is not None:
             features, kinds = baseline.features, baseline.kinds
         else:
-            features = serving_features(self.predictions_db, endpoint, dm_id, *window) \
-                if self.predictions_db.is_file() else []
+            features = (
+                serving_features(self.predictions_db, endpoint, dm_id, *window)
+                if self.predictions_db.is_file()
+                else []
+            )
             kinds = {}
         current = read_serving(self.predictions_db, endpoint, dm_id, *window, features, rate)
         if not current.rows:
-            notes.append(f"deployed model {dm_id}: no logged predictions in the window "
-                         "(is request-response logging enabled on the endpoint?)")
+            notes.append(
+                f"deployed model {dm_id}: no logged predictions in the window "
+                "(is request-response logging enabled on the endpoint?)"
+            )
             return []
         if len(current.rows) < self.min_instances:
-            notes.append(f"deployed model {dm_id}: only {len(current.rows)} logged instances "
-                         f"in the window (< {self.min_instances}); no stats")
+            notes.append(
+                f"deployed model {dm_id}: only {len(current.rows)} logged instances "
+                f"in the window (< {self.min_instances}); no stats"
+            )
             return []
         if not kinds:
             kinds = {f: S.feature_kind(r.get(f) for r in current.rows) for f in features}
@@ -243,47 +293,98 @@ class MonitoringEngine:
         )
         reference_rows = baseline.rows if baseline is not None else current.rows
         fills = {f: S.fill_value(kinds[f], [r.get(f) for r in reference_rows]) for f in features}
-        run = _ModelRun(endpoint, dm_id, features, kinds, fills, current,
-                        predict if want_attr else None, notes,
-                        current.instance_format or "list")
+        run = _ModelRun(
+            endpoint,
+            dm_id,
+            features,
+            kinds,
+            fills,
+            current,
+            predict if want_attr else None,
+            notes,
+            current.instance_format or "list",
+        )
         out: list[Stat] = []
-        base = dict(job=str(job["name"]), deployed_model_id=dm_id, run_id=0,
-                    window_start=window[0], window_end=window[1])
+        base = dict(
+            job=str(job["name"]),
+            deployed_model_id=dm_id,
+            run_id=0,
+            window_start=window[0],
+            window_end=window[1],
+        )
         current_attr: dict[str, float] | None = None
         if want_attr:
             current_attr = run.attributions(current.rows, "the serving window")
         if skew_cfg is not None and baseline is not None:
-            out += _feature_stats(base, RAW_SKEW, skew_cfg, "skew", kinds, features,
-                                  lambda f: baseline.column(f), current.rows)
+            out += _feature_stats(
+                base,
+                RAW_SKEW,
+                skew_cfg,
+                "skew",
+                kinds,
+                features,
+                lambda f: baseline.column(f),
+                current.rows,
+            )
             if current_attr is not None:
                 ref_attr = run.attributions(baseline.rows, "the training baseline")
                 if ref_attr is not None:
-                    out += _attr_stats(ATTR_SKEW, current_attr, ref_attr, skew_cfg,
-                                       "attributionScoreSkewThresholds",
-                                       "defaultSkewThreshold", len(baseline.rows),
-                                       len(current.rows), base)
+                    out += _attr_stats(
+                        ATTR_SKEW,
+                        current_attr,
+                        ref_attr,
+                        skew_cfg,
+                        "attributionScoreSkewThresholds",
+                        "defaultSkewThreshold",
+                        len(baseline.rows),
+                        len(current.rows),
+                        base,
+                    )
         if drift_cfg is not None:
             prev = read_serving(self.predictions_db, endpoint, dm_id, *previous, features, rate)
             if len(prev.rows) < self.min_instances:
-                notes.append(f"deployed model {dm_id}: {len(prev.rows)} logged instances in "
-                             f"the previous window (< {self.min_instances}); drift skipped")
+                notes.append(
+                    f"deployed model {dm_id}: {len(prev.rows)} logged instances in "
+                    f"the previous window (< {self.min_instances}); drift skipped"
+                )
             else:
-                out += _feature_stats(base, RAW_DRIFT, drift_cfg, "drift", kinds, features,
-                                      lambda f: [r.get(f) for r in prev.rows], current.rows)
+                out += _feature_stats(
+                    base,
+                    RAW_DRIFT,
+                    drift_cfg,
+                    "drift",
+                    kinds,
+                    features,
+                    lambda f: [r.get(f) for r in prev.rows],
+                    current.rows,
+                )
                 if current_attr is not None:
                     prev_attr = run.attributions(prev.rows, "the previous window")
                     if prev_attr is not None:
-                        out += _attr_stats(ATTR_DRIFT, current_attr, prev_attr, drift_cfg,
-                                           "attributionScoreDriftThresholds",
-                                           "defaultDriftThreshold", len(prev.rows),
-                                           len(current.rows), base)
+                        out += _attr_stats(
+                            ATTR_DRIFT,
+                            current_attr,
+                            prev_attr,
+                            drift_cfg,
+                            "attributionScoreDriftThresholds",
+                            "defaultDriftThreshold",
+                            len(prev.rows),
+                            len(current.rows),
+                            base,
+                        )
         return out
 
 
-def _feature_stats(base: dict[str, Any], objective: str, cfg: dict[str, Any], kind: str,
-                   kinds: dict[str, str], features: list[str],
-                   reference: Callable[[str], list[Any]],
-                   current: list[dict[str, Any]]) -> list[Stat]:
+def _feature_stats(
+    base: dict[str, Any],
+    objective: str,
+    cfg: dict[str, Any],
+    kind: str,
+    kinds: dict[str, str],
+    features: list[str],
+    reference: Callable[[str], list[Any]],
+    current: list[dict[str, Any]],
+) -> list[Stat]:
     """Per-feature distance of the current window from a reference, against thresholds."""
     out = []
     for f in features:
@@ -294,25 +395,51 @@ def _feature_stats(base: dict[str, Any], objective: str, cfg: dict[str, Any], ki
     return out
 
 
-def _stat(base: dict[str, Any], objective: str, feature: str, d: S.Distance,
-          threshold: float) -> Stat:
-    return Stat(objective=objective, feature=feature, kind=d.kind, value=d.value,
-                threshold=threshold, anomaly=d.value > threshold,
-                reference_count=d.reference_count, current_count=d.current_count, **base)
+def _stat(
+    base: dict[str, Any], objective: str, feature: str, d: S.Distance, threshold: float
+) -> Stat:
+    return Stat(
+        objective=objective,
+        feature=feature,
+        kind=d.kind,
+        value=d.value,
+        threshold=threshold,
+        anomaly=d.value > threshold,
+        reference_count=d.reference_count,
+        current_count=d.current_count,
+        **base,
+    )
 
 
-def _attr_stats(objective: str, current: dict[str, float], reference: dict[str, float],
-                cfg: dict[str, Any], per_feature: str, default: str, n_ref: int, n_cur: int,
-                base: dict[str, Any]) -> list[Stat]:
+def _attr_stats(
+    objective: str,
+    current: dict[str, float],
+    reference: dict[str, float],
+    cfg: dict[str, Any],
+    per_feature: str,
+    default: str,
+    n_ref: int,
+    n_cur: int,
+    base: dict[str, Any],
+) -> list[Stat]:
     out = []
     for f, dev in sorted(S.attribution_deviation(reference, current).items()):
         t = _threshold(cfg, per_feature, default, f)
-        out.append(Stat(objective=objective, feature=f, kind=ATTRIBUTION, value=dev,
-                        threshold=t, anomaly=dev > t, reference_count=min(n_ref,
-                                                                          S.ATTRIBUTION_SAMPLE),
-                        current_count=min(n_cur, S.ATTRIBUTION_SAMPLE),
-                        score=current.get(f, 0.0), reference_score=reference.get(f, 0.0),
-                        **base))
+        out.append(
+            Stat(
+                objective=objective,
+                feature=f,
+                kind=ATTRIBUTION,
+                value=dev,
+                threshold=t,
+                anomaly=dev > t,
+                reference_count=min(n_ref, S.ATTRIBUTION_SAMPLE),
+                current_count=min(n_cur, S.ATTRIBUTION_SAMPLE),
+                score=current.get(f, 0.0),
+                reference_score=reference.get(f, 0.0),
+                **base,
+            )
+        )
     return out
 
 
@@ -321,7 +448,8 @@ def engine_for(state: Any) -> MonitoringEngine:
     engine = getattr(state, "monitoring", None)
     if engine is None:
         data_dir = Path(state.data_dir)
-        engine = MonitoringEngine(state.store, state.buckets, data_dir / "predictions.db",
-                                  data_dir / "monitoring.db")
+        engine = MonitoringEngine(
+            state.store, state.buckets, data_dir / "predictions.db", data_dir / "monitoring.db"
+        )
         state.monitoring = engine
     return engine

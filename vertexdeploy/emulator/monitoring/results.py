@@ -136,11 +136,26 @@ class Results:
             ).fetchone()
         if row is None:
             return None
-        return Run(int(row[0]), str(row[1]), float(row[2]), float(row[3]), float(row[4]),
-                   str(row[5]), list(json.loads(row[6])))
+        return Run(
+            int(row[0]),
+            str(row[1]),
+            float(row[2]),
+            float(row[3]),
+            float(row[4]),
+            str(row[5]),
+            list(json.loads(row[6])),
+        )
 
-    def record(self, job: str, ts: float, window: tuple[float, float], status: str,
-               notes: list[str], stats: Sequence[Stat], emails: list[str]) -> int:
+    def record(
+        self,
+        job: str,
+        ts: float,
+        window: tuple[float, float],
+        status: str,
+        notes: list[str],
+        stats: Sequence[Stat],
+        emails: list[str],
+    ) -> int:
         """Store one run with its stats and alerts (one per anomaly); returns the run id."""
         with self._conn() as conn:
             cur = conn.execute(
@@ -158,18 +173,40 @@ class Results:
             conn.executemany(
                 "INSERT INTO alerts (run_id, job, ts, deployed_model_id, objective, feature, "
                 "value, threshold, emails) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, job, ts, s.deployed_model_id, s.objective, s.feature, s.value,
-                  s.threshold, json.dumps(emails)) for s in stats if s.anomaly],
+                [
+                    (
+                        run_id,
+                        job,
+                        ts,
+                        s.deployed_model_id,
+                        s.objective,
+                        s.feature,
+                        s.value,
+                        s.threshold,
+                        json.dumps(emails),
+                    )
+                    for s in stats
+                    if s.anomaly
+                ],
             )
         return run_id
 
-    def stats(self, job: str, deployed_model_id: str, objectives: Sequence[str],
-              feature: str | None = None, start: float | None = None,
-              end: float | None = None) -> list[Stat]:
+    def stats(
+        self,
+        job: str,
+        deployed_model_id: str,
+        objectives: Sequence[str],
+        feature: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[Stat]:
         """Stats of one deployed model, newest window first; the time bounds apply to
         the window end."""
-        where = ["job = ?", "deployed_model_id = ?",
-                 f"objective IN ({', '.join('?' * len(objectives))})"]
+        where = [
+            "job = ?",
+            "deployed_model_id = ?",
+            f"objective IN ({', '.join('?' * len(objectives))})",
+        ]
         args: list[Any] = [job, deployed_model_id, *objectives]
         if feature:
             where.append("feature = ?")
@@ -180,8 +217,10 @@ class Results:
         if end is not None:
             where.append("window_end <= ?")
             args.append(end)
-        sql = (f"SELECT {', '.join(_STAT_COLUMNS)} FROM stats WHERE {' AND '.join(where)} "
-               "ORDER BY window_end DESC, run_id DESC, feature")
+        sql = (
+            f"SELECT {', '.join(_STAT_COLUMNS)} FROM stats WHERE {' AND '.join(where)} "
+            "ORDER BY window_end DESC, run_id DESC, feature"
+        )
         with self._conn() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [_stat_from_row(r) for r in rows]
@@ -190,10 +229,19 @@ class Results:
         with self._conn() as conn:
             rows = conn.execute(
                 "SELECT run_id, ts, deployed_model_id, objective, feature, value, threshold, "
-                "emails FROM alerts WHERE job = ? ORDER BY run_id, rowid", (job,)
+                "emails FROM alerts WHERE job = ? ORDER BY run_id, rowid",
+                (job,),
             ).fetchall()
-        keys = ("run_id", "ts", "deployed_model_id", "objective", "feature", "value",
-                "threshold", "emails")
+        keys = (
+            "run_id",
+            "ts",
+            "deployed_model_id",
+            "objective",
+            "feature",
+            "value",
+            "threshold",
+            "emails",
+        )
         out = [dict(zip(keys, r, strict=True)) for r in rows]
         for a in out:
             a["emails"] = json.loads(a["emails"])

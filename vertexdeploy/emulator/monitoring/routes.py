@@ -28,8 +28,12 @@ if TYPE_CHECKING:
     from vertexdeploy.emulator.monitoring.engine import MonitoringEngine
     from vertexdeploy.emulator.monitoring.results import Stat
 
-_TYPES = ("RAW_FEATURE_SKEW", "RAW_FEATURE_DRIFT", "FEATURE_ATTRIBUTION_SKEW",
-          "FEATURE_ATTRIBUTION_DRIFT")
+_TYPES = (
+    "RAW_FEATURE_SKEW",
+    "RAW_FEATURE_DRIFT",
+    "FEATURE_ATTRIBUTION_SKEW",
+    "FEATURE_ATTRIBUTION_DRIFT",
+)
 
 
 def _engine(state: Any) -> MonitoringEngine:
@@ -60,7 +64,7 @@ def _timestamp(value: Any, field: str) -> float | None:
     head, dot, rest = text.partition(".")
     if dot:  # proto-JSON allows up to nanoseconds; Python parses up to microseconds
         digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -82,8 +86,7 @@ def _prediction_stats(stat: Stat, attribution: bool) -> dict[str, Any]:
     return out
 
 
-def _objective_stats(objective: str, dm_id: str, stats: list[Stat],
-                     top: int) -> dict[str, Any]:
+def _objective_stats(objective: str, dm_id: str, stats: list[Stat], top: int) -> dict[str, Any]:
     """One ModelMonitoringStatsAnomalies from stats already sorted newest first."""
     attribution = objective.startswith("FEATURE_ATTRIBUTION")
     by_feature: dict[str, list[Stat]] = {}
@@ -119,11 +122,15 @@ def search_stats(call: Call) -> dict[str, Any]:
     dm_id = str(body.get("deployedModelId") or "")
     if not dm_id:
         raise invalid("deployedModelId is required.")
-    configured = [str(c.get("deployedModelId"))
-                  for c in job.get("modelDeploymentMonitoringObjectiveConfigs") or []]
+    configured = [
+        str(c.get("deployedModelId"))
+        for c in job.get("modelDeploymentMonitoringObjectiveConfigs") or []
+    ]
     if dm_id not in configured:
-        raise invalid(f"Deployed model {dm_id} is not monitored by {job['name']} "
-                      f"(monitored: {', '.join(configured)}).")
+        raise invalid(
+            f"Deployed model {dm_id} is not monitored by {job['name']} "
+            f"(monitored: {', '.join(configured)})."
+        )
     raw_objectives = body.get("objectives")
     if not isinstance(raw_objectives, list) or not raw_objectives:
         raise invalid("objectives must list at least one objective.")
@@ -156,8 +163,9 @@ def _predict_via(state: Any, loop: asyncio.AbstractEventLoop) -> Any:
             return rows
 
     def predict(endpoint: str, dm_id: str, instances: list[Any]) -> list[Any]:
-        return asyncio.run_coroutine_threadsafe(submit(endpoint, dm_id, instances),
-                                                loop).result(timeout=120)
+        return asyncio.run_coroutine_threadsafe(submit(endpoint, dm_id, instances), loop).result(
+            timeout=120
+        )
 
     return predict
 
@@ -200,8 +208,13 @@ async def run_job(request: Request) -> Response:
             await restore(state, serving, endpoint["name"], endpoint)
         await asyncio.to_thread(serving.flush_log)
     predict = _predict_via(state, asyncio.get_running_loop())
-    result = await asyncio.to_thread(engine.run, name, since=_seconds(body, "since"),
-                                     until=_seconds(body, "until"), predict=predict)
+    result = await asyncio.to_thread(
+        engine.run,
+        name,
+        since=_seconds(body, "since"),
+        until=_seconds(body, "until"),
+        predict=predict,
+    )
     return JSONResponse(result)
 
 
@@ -217,8 +230,12 @@ async def alerts(request: Request) -> Response:
 
 _J = r"(?P<name>{LOC}/modelDeploymentMonitoringJobs/{SEG})"
 ROUTES: list[ApiRoute] = [
-    route("POST", _J + ":searchModelDeploymentMonitoringStatsAnomalies",
-          "SearchModelDeploymentMonitoringStatsAnomalies", search_stats),
+    route(
+        "POST",
+        _J + ":searchModelDeploymentMonitoringStatsAnomalies",
+        "SearchModelDeploymentMonitoringStatsAnomalies",
+        search_stats,
+    ),
 ]
 ADMIN_ROUTES = [
     Route("/_emulator/monitoring/run", run_job, methods=["POST"]),

@@ -111,9 +111,11 @@ def js_divergence_counts(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
     return min(1.0, max(0.0, round((kl(p) + kl(q)) / 2.0, 12)))
 
 
-def js_divergence(reference: Sequence[float] | np.ndarray,
-                  current: Sequence[float] | np.ndarray,
-                  n_bins: int = N_QUANTILE_BINS) -> float:
+def js_divergence(
+    reference: Sequence[float] | np.ndarray,
+    current: Sequence[float] | np.ndarray,
+    n_bins: int = N_QUANTILE_BINS,
+) -> float:
     """JS divergence of two numeric samples over the reference's quantile bins."""
     edges = bin_edges(reference, n_bins)
     return js_divergence_counts(histogram(reference, edges), histogram(current, edges))
@@ -197,9 +199,13 @@ def sample_rows(rows: Sequence[Row], limit: int = ATTRIBUTION_SAMPLE) -> list[Ro
     return [rows[int(i * step)] for i in range(limit)]
 
 
-def occlusion_attributions(rows: Sequence[Row], features: Sequence[str],
-                           fills: Mapping[str, Any], predict: PredictRows,
-                           limit: int = ATTRIBUTION_SAMPLE) -> dict[str, float]:
+def occlusion_attributions(
+    rows: Sequence[Row],
+    features: Sequence[str],
+    fills: Mapping[str, Any],
+    predict: PredictRows,
+    limit: int = ATTRIBUTION_SAMPLE,
+) -> dict[str, float]:
     """Normalised occlusion attributions (they sum to 1, or are all 0 when nothing moves).
 
     One model call for the sample as it is, then one per feature with that feature replaced
@@ -218,8 +224,11 @@ def occlusion_attributions(rows: Sequence[Row], features: Sequence[str],
     return {f: (v / total if total > 0 else 0.0) for f, v in raw.items()}
 
 
-def attribution_deviation(reference: Mapping[str, float],
-                          current: Mapping[str, float]) -> dict[str, float]:
+def attribution_deviation(
+    reference: Mapping[str, float], current: Mapping[str, float]
+) -> dict[str, float]:
     """Per feature: |current share - reference share| of the normalised attributions."""
-    return {f: abs(current.get(f, 0.0) - reference.get(f, 0.0))
-            for f in reference.keys() | current.keys()}
+    return {
+        f: abs(current.get(f, 0.0) - reference.get(f, 0.0))
+        for f in reference.keys() | current.keys()
+    }

@@ -21,7 +21,6 @@ def artifact_sha256(path: str | os.PathLike[str]) -> str:
         raise ArtifactError(str(exc)) from exc
 
 
-
 def check_sha256(artifact_dir: str | os.PathLike[str], expected: str) -> str:
     """Refuse an artifact directory whose fingerprint is not `expected` (hex, `sha256:` ok)."""
     want = expected.strip().lower().removeprefix("sha256:")

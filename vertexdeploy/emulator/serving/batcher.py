@@ -166,8 +166,10 @@ class DynamicBatcher:
             for request in batch:  # find the culprit(s); the others still get answers
                 self.stats.model_calls += 1
                 try:
-                    _resolve(request, await loop.run_in_executor(
-                        self._executor, self._call, request.instances))
+                    _resolve(
+                        request,
+                        await loop.run_in_executor(self._executor, self._call, request.instances),
+                    )
                 except Exception as one_exc:  # noqa: BLE001 - handed to that caller
                     _fail(request, one_exc)
             return

@@ -71,8 +71,10 @@ class RawPrediction:
     model: str
 
     def headers(self) -> dict[str, str]:
-        return {"X-Vertex-AI-Deployed-Model-Id": self.deployed_model_id,
-                "X-Vertex-AI-Model": self.model}
+        return {
+            "X-Vertex-AI-Deployed-Model-Id": self.deployed_model_id,
+            "X-Vertex-AI-Model": self.model,
+        }
 
 
 @dataclass
@@ -90,11 +92,18 @@ def split_model_name(name: str) -> tuple[str, str]:
 
 
 class ServingEngine:
-    def __init__(self, data_dir: str | Path, bucket_store_root: str | Path | None = None, *,
-                 seed: int | None = None, config: ServingConfig | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        bucket_store_root: str | Path | None = None,
+        *,
+        seed: int | None = None,
+        config: ServingConfig | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
-        self.bucket_store_root = (Path(bucket_store_root) if bucket_store_root is not None
-                                  else self.data_dir / "buckets")
+        self.bucket_store_root = (
+            Path(bucket_store_root) if bucket_store_root is not None else self.data_dir / "buckets"
+        )
         self.config = config or ServingConfig()
         self.seed = seed
         self.registry = ServingRegistry(random.Random(seed))
@@ -110,33 +119,48 @@ class ServingEngine:
 
     # ------------------------------------------------------------------ control-plane hooks
 
-    async def on_deploy(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
-                        model_doc: Mapping[str, Any]) -> ModelMeta:
+    async def on_deploy(
+        self,
+        endpoint_name: str,
+        deployed_model_doc: Mapping[str, Any],
+        model_doc: Mapping[str, Any],
+    ) -> ModelMeta:
         """Validate and load a deployed model off the event loop (no traffic until a split
         names it). Raises a ServingError (400) to refuse the deploy."""
         self._loop = asyncio.get_running_loop()
-        loaded = await asyncio.to_thread(self._prepare, endpoint_name, deployed_model_doc,
-                                         model_doc)
+        loaded = await asyncio.to_thread(
+            self._prepare, endpoint_name, deployed_model_doc, model_doc
+        )
         return self._register(loaded)
 
-    def deploy(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
-               model_doc: Mapping[str, Any]) -> ModelMeta:
+    def deploy(
+        self,
+        endpoint_name: str,
+        deployed_model_doc: Mapping[str, Any],
+        model_doc: Mapping[str, Any],
+    ) -> ModelMeta:
         """Blocking `on_deploy`, for a synchronous control-plane handler."""
         return self._register(self._prepare(endpoint_name, deployed_model_doc, model_doc))
 
-    def _prepare(self, endpoint_name: str, deployed_model_doc: Mapping[str, Any],
-                 model_doc: Mapping[str, Any]) -> LoadedModel:
+    def _prepare(
+        self,
+        endpoint_name: str,
+        deployed_model_doc: Mapping[str, Any],
+        model_doc: Mapping[str, Any],
+    ) -> LoadedModel:
         dm_id = str(deployed_model_doc.get("id") or "")
         if not dm_id:
             raise PredictionInputError("deployedModel.id is required")
         existing = self.registry.get(endpoint_name, dm_id)
         if existing is not None and not existing.unloading:
             return existing
-        name, version = split_model_name(str(deployed_model_doc.get("model")
-                                             or model_doc.get("name") or ""))
+        name, version = split_model_name(
+            str(deployed_model_doc.get("model") or model_doc.get("name") or "")
+        )
         spec = model_doc.get("containerSpec") or {}
-        artifact_dir = resolve_artifact_uri(str(model_doc.get("artifactUri") or ""),
-                                            self.bucket_store_root)
+        artifact_dir = resolve_artifact_uri(
+            str(model_doc.get("artifactUri") or ""), self.bucket_store_root
+        )
         predictor = load_predictor(artifact_dir, spec)
         meta = ModelMeta(
             model=name,
@@ -145,9 +169,13 @@ class ServingEngine:
             kind=predictor.kind,
         )
         cfg = self.config
-        batcher = DynamicBatcher(predictor.predict, max_batch_size=cfg.max_batch_size,
-                                 max_wait_ms=cfg.max_wait_ms, max_queue=cfg.max_queue,
-                                 name=dm_id)
+        batcher = DynamicBatcher(
+            predictor.predict,
+            max_batch_size=cfg.max_batch_size,
+            max_wait_ms=cfg.max_wait_ms,
+            max_queue=cfg.max_queue,
+            name=dm_id,
+        )
         return LoadedModel(endpoint_name, dm_id, predictor, batcher, meta)
 
     def _register(self, model: LoadedModel) -> ModelMeta:
@@ -155,7 +183,8 @@ class ServingEngine:
         if current is not model:
             if current is not None:  # still draining from an earlier undeploy
                 raise NoDeployedModelError(
-                    f"deployed model {model.deployed_model_id} is still being undeployed")
+                    f"deployed model {model.deployed_model_id} is still being undeployed"
+                )
             self.registry.add(model)
         return model.meta
 
@@ -179,8 +208,7 @@ class ServingEngine:
                 self.registry.discard(endpoint_name, deployed_model_id)
                 model.batcher.close_now()
             return
-        loop.call_soon_threadsafe(self._spawn, self.on_undeploy(endpoint_name,
-                                                                deployed_model_id))
+        loop.call_soon_threadsafe(self._spawn, self.on_undeploy(endpoint_name, deployed_model_id))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -211,8 +239,12 @@ class ServingEngine:
 
     # --------------------------------------------------------------------------- serving
 
-    async def predict(self, endpoint_name: str, body: bytes | str | Mapping[str, Any],
-                      endpoint_doc: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def predict(
+        self,
+        endpoint_name: str,
+        body: bytes | str | Mapping[str, Any],
+        endpoint_doc: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Serve `:predict`; returns Vertex's PredictResponse JSON. Raises ServingError."""
         start = time.perf_counter()
         self._loop = asyncio.get_running_loop()
@@ -234,8 +266,13 @@ class ServingEngine:
             "modelVersionId": meta.version_id,
         }
 
-    async def raw_predict(self, endpoint_name: str, body: bytes, content_type: str = "",
-                          endpoint_doc: Mapping[str, Any] | None = None) -> RawPrediction:
+    async def raw_predict(
+        self,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str = "",
+        endpoint_doc: Mapping[str, Any] | None = None,
+    ) -> RawPrediction:
         """Serve `:rawPredict`: the body goes to the predictor's raw interface if it has one,
         else it is read as `{"instances": [...]}` and answered `{"predictions": [...]}`."""
         start = time.perf_counter()
@@ -252,8 +289,9 @@ class ServingEngine:
                 ok = True
             finally:
                 model.release()
-                self.metrics.observe(endpoint_name, model.deployed_model_id,
-                                     time.perf_counter() - start, ok)
+                self.metrics.observe(
+                    endpoint_name, model.deployed_model_id, time.perf_counter() - start, ok
+                )
             if isinstance(out, bytes | bytearray):
                 data, ctype = bytes(out), content_type or "application/octet-stream"
             elif isinstance(out, str):
@@ -273,8 +311,9 @@ class ServingEngine:
             data, ctype = json.dumps({"predictions": rows}).encode(), "application/json"
         return RawPrediction(data, ctype, model.deployed_model_id, model.meta.model)
 
-    async def _serve(self, endpoint: str, model: LoadedModel, instances: list[Any],
-                     start: float) -> list[Any]:
+    async def _serve(
+        self, endpoint: str, model: LoadedModel, instances: list[Any], start: float
+    ) -> list[Any]:
         """Run instances through the model's batcher; release the lease; record metrics/log."""
         status, error, rows = 200, None, None
         try:
@@ -292,25 +331,40 @@ class ServingEngine:
             self.metrics.observe(endpoint, model.deployed_model_id, latency, status == 200)
             rate = self._state(endpoint).log_rate
             if rate > 0 and self._sample(rate):
-                self._log().log(PredictionRecord(
-                    new_request_id(), time.time(), endpoint, model.deployed_model_id,
-                    instances, rows, latency * 1000.0, status, error))
+                self._log().log(
+                    PredictionRecord(
+                        new_request_id(),
+                        time.time(),
+                        endpoint,
+                        model.deployed_model_id,
+                        instances,
+                        rows,
+                        latency * 1000.0,
+                        status,
+                        error,
+                    )
+                )
 
     # ---------------------------------------------------------------------- mirroring
 
-    def _maybe_mirror(self, endpoint: str, primary: str, instances: list[Any],
-                      rows: list[Any]) -> None:
+    def _maybe_mirror(
+        self, endpoint: str, primary: str, instances: list[Any], rows: list[Any]
+    ) -> None:
         rate = self._state(endpoint).mirror_rate
         if rate <= 0 or not self._mirror_sample(rate):
             return
-        others = [m.deployed_model_id for m in self.registry.deployed(endpoint)
-                  if m.deployed_model_id != primary and not m.unloading]
+        others = [
+            m.deployed_model_id
+            for m in self.registry.deployed(endpoint)
+            if m.deployed_model_id != primary and not m.unloading
+        ]
         if not others:
             return
         self._spawn(self._mirror(endpoint, primary, others, instances, rows))
 
-    async def _mirror(self, endpoint: str, primary: str, others: list[str],
-                      instances: list[Any], rows: list[Any]) -> None:
+    async def _mirror(
+        self, endpoint: str, primary: str, others: list[str], instances: list[Any], rows: list[Any]
+    ) -> None:
         preds: dict[str, list[Any]] = {primary: rows}
         for dm_id in others:
             try:
@@ -318,8 +372,10 @@ class ServingEngine:
                     preds[dm_id] = await model.batcher.submit(instances)
             except Exception:  # noqa: BLE001 - a mirror never fails anything
                 self.mirror_errors += 1
-        self.mirrors.record(endpoint, MirrorRecord(
-            time.time(), primary, tuple(instance_hash(i) for i in instances), preds))
+        self.mirrors.record(
+            endpoint,
+            MirrorRecord(time.time(), primary, tuple(instance_hash(i) for i in instances), preds),
+        )
 
     async def drain_background(self) -> None:
         """Wait for pending mirror runs (tests, shutdown)."""
@@ -329,25 +385,34 @@ class ServingEngine:
     # -------------------------------------------------------------------- observability
 
     def prometheus_text(self) -> str:
-        extra = ["# HELP vertexdeploy_predict_model_calls_total Model calls (batches) run.",
-                 "# TYPE vertexdeploy_predict_model_calls_total counter"]
-        gauges = ["# HELP vertexdeploy_predict_queue_depth Requests waiting for a batch.",
-                  "# TYPE vertexdeploy_predict_queue_depth gauge"]
-        for m in sorted(self.registry.deployed_all(), key=lambda m: (m.endpoint,
-                                                                      m.deployed_model_id)):
-            labels = (f'{{endpoint="{_esc(m.endpoint)}",'
-                      f'deployed_model_id="{_esc(m.deployed_model_id)}"}}')
-            extra.append(f"vertexdeploy_predict_model_calls_total{labels} "
-                         f"{m.batcher.stats.model_calls}")
+        extra = [
+            "# HELP vertexdeploy_predict_model_calls_total Model calls (batches) run.",
+            "# TYPE vertexdeploy_predict_model_calls_total counter",
+        ]
+        gauges = [
+            "# HELP vertexdeploy_predict_queue_depth Requests waiting for a batch.",
+            "# TYPE vertexdeploy_predict_queue_depth gauge",
+        ]
+        for m in sorted(
+            self.registry.deployed_all(), key=lambda m: (m.endpoint, m.deployed_model_id)
+        ):
+            labels = (
+                f'{{endpoint="{_esc(m.endpoint)}",deployed_model_id="{_esc(m.deployed_model_id)}"}}'
+            )
+            extra.append(
+                f"vertexdeploy_predict_model_calls_total{labels} {m.batcher.stats.model_calls}"
+            )
             gauges.append(f"vertexdeploy_predict_queue_depth{labels} {m.batcher.queued}")
         return self.metrics.prometheus_text(extra + gauges)
 
-    def metrics_summary(self, endpoint_name: str, since_ts: float | None = None,
-                        until_ts: float | None = None) -> dict[str, dict[str, Any]]:
+    def metrics_summary(
+        self, endpoint_name: str, since_ts: float | None = None, until_ts: float | None = None
+    ) -> dict[str, dict[str, Any]]:
         return self.metrics.summary(endpoint_name, since_ts, until_ts)
 
-    def disagreement(self, endpoint_name: str, a_id: str, b_id: str,
-                     since: float | None = None) -> dict[str, Any]:
+    def disagreement(
+        self, endpoint_name: str, a_id: str, b_id: str, since: float | None = None
+    ) -> dict[str, Any]:
         return self.mirrors.disagreement(endpoint_name, a_id, b_id, since)
 
     def predict_log_path(self) -> Path:
@@ -380,14 +445,16 @@ class ServingEngine:
 
     def _log(self) -> PredictLogger:
         if self._logger is None:
-            self._logger = PredictLogger(self.predict_log_path(),
-                                         flush_interval=self.config.log_flush_interval)
+            self._logger = PredictLogger(
+                self.predict_log_path(), flush_interval=self.config.log_flush_interval
+            )
         return self._logger
 
     def _check_size(self, body: bytes | str) -> None:
         if len(body) > self.config.max_body_bytes:
             raise PayloadTooLargeError(
-                f"Request payload size exceeds the limit: {self.config.max_body_bytes} bytes.")
+                f"Request payload size exceeds the limit: {self.config.max_body_bytes} bytes."
+            )
 
     def _parse(self, body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         if isinstance(body, Mapping):

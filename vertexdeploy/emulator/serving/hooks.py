@@ -27,13 +27,16 @@ def api_error(exc: ServingError) -> ApiError:
     return ApiError(exc.grpc_status, str(exc), exc.http_status)
 
 
-def deploy_hook(state: Any, endpoint_name: str, deployed_model_id: str,
-                version_doc: Mapping[str, Any]) -> None:
+def deploy_hook(
+    state: Any, endpoint_name: str, deployed_model_id: str, version_doc: Mapping[str, Any]
+) -> None:
     """Load the model before `:deployModel` succeeds; refuse the deploy with a 400 if not."""
     try:
-        engine_for(state).deploy(endpoint_name, {"id": deployed_model_id,
-                                                 "model": version_doc.get("name", "")},
-                                 version_doc)
+        engine_for(state).deploy(
+            endpoint_name,
+            {"id": deployed_model_id, "model": version_doc.get("name", "")},
+            version_doc,
+        )
     except ServingError as exc:
         raise api_error(exc) from exc
 
@@ -45,8 +48,9 @@ def undeploy_hook(state: Any, endpoint_name: str, deployed_model_id: str) -> Non
         engine.begin_undeploy(endpoint_name, deployed_model_id)
 
 
-async def restore(state: Any, engine: ServingEngine, endpoint_name: str,
-                  endpoint: Mapping[str, Any]) -> None:
+async def restore(
+    state: Any, engine: ServingEngine, endpoint_name: str, endpoint: Mapping[str, Any]
+) -> None:
     """Load deployed models the engine does not hold yet (after an emulator restart)."""
     for dm in endpoint.get("deployedModels") or []:
         dm_id = str(dm.get("id", ""))
@@ -56,7 +60,6 @@ async def restore(state: Any, engine: ServingEngine, endpoint_name: str,
         if version is None:
             continue
         try:
-            await engine.on_deploy(endpoint_name, {"id": dm_id, "model": dm.get("model")},
-                                   version)
+            await engine.on_deploy(endpoint_name, {"id": dm_id, "model": dm.get("model")}, version)
         except ServingError as exc:
             raise api_error(exc) from exc

@@ -21,7 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 PREFIX = "vertexdeploy_predict"
 
@@ -44,8 +57,14 @@ class ServingMetrics:
         self._series: dict[tuple[str, str], _ModelSeries] = {}
         self._lock = threading.Lock()
 
-    def observe(self, endpoint: str, deployed_model_id: str, latency_s: float, ok: bool,
-                ts: float | None = None) -> None:
+    def observe(
+        self,
+        endpoint: str,
+        deployed_model_id: str,
+        latency_s: float,
+        ok: bool,
+        ts: float | None = None,
+    ) -> None:
         now = time.time() if ts is None else ts
         with self._lock:
             s = self._series.get((endpoint, deployed_model_id))
@@ -60,8 +79,9 @@ class ServingMetrics:
                 s.dropped_before = s.recent.popleft()[0]
             s.recent.append((now, latency_s, ok))
 
-    def summary(self, endpoint: str, since_ts: float | None = None,
-                until_ts: float | None = None) -> dict[str, dict[str, Any]]:
+    def summary(
+        self, endpoint: str, since_ts: float | None = None, until_ts: float | None = None
+    ) -> dict[str, dict[str, Any]]:
         """{deployedModelId: {requestCount, errorCount, errorRate, p50Ms, p99Ms, windowComplete}}
 
         Window is [since_ts, until_ts) in Unix seconds; None means unbounded. Percentiles are
@@ -70,8 +90,11 @@ class ServingMetrics:
         lo = -math.inf if since_ts is None else since_ts
         hi = math.inf if until_ts is None else until_ts
         with self._lock:
-            snap = [(dm, list(s.recent), s.dropped_before)
-                    for (e, dm), s in self._series.items() if e == endpoint]
+            snap = [
+                (dm, list(s.recent), s.dropped_before)
+                for (e, dm), s in self._series.items()
+                if e == endpoint
+            ]
         out: dict[str, dict[str, Any]] = {}
         for dm, recent, dropped_before in sorted(snap):
             window = [(lat, ok) for ts, lat, ok in recent if lo <= ts < hi]
@@ -91,8 +114,10 @@ class ServingMetrics:
     def prometheus_text(self, extra: Iterable[str] = ()) -> str:
         """The `/metrics` body in Prometheus text exposition format 0.0.4."""
         with self._lock:
-            items = sorted((k, (s.requests, s.errors, s.latency_sum, list(s.buckets)))
-                           for k, s in self._series.items())
+            items = sorted(
+                (k, (s.requests, s.errors, s.latency_sum, list(s.buckets)))
+                for k, s in self._series.items()
+            )
         lines = [
             f"# HELP {PREFIX}_requests_total Prediction requests, by deployed model.",
             f"# TYPE {PREFIX}_requests_total counter",
@@ -171,8 +196,9 @@ class MirrorLog:
         with self._lock:
             return list(self._logs.get(endpoint, ()))
 
-    def disagreement(self, endpoint: str, a_id: str, b_id: str,
-                     since: float | None = None) -> dict[str, Any]:
+    def disagreement(
+        self, endpoint: str, a_id: str, b_id: str, since: float | None = None
+    ) -> dict[str, Any]:
         """How often / how much two deployed models disagree on the same instances.
 
         Labels (ints, strings, bools, or probability vectors compared by argmax) give the
@@ -190,11 +216,17 @@ class MirrorLog:
             return {"metric": None, "value": None, "sampleCount": 0}
         if all(_is_float(x) and _is_float(y) for x, y in pairs):
             err = sum(abs(x - y) / max(abs(x), abs(y), 1e-12) for x, y in pairs)
-            return {"metric": "meanRelativeError", "value": err / len(pairs),
-                    "sampleCount": len(pairs)}
+            return {
+                "metric": "meanRelativeError",
+                "value": err / len(pairs),
+                "sampleCount": len(pairs),
+            }
         differ = sum(1 for x, y in pairs if _label(x) != _label(y))
-        return {"metric": "labelDisagreement", "value": differ / len(pairs),
-                "sampleCount": len(pairs)}
+        return {
+            "metric": "labelDisagreement",
+            "value": differ / len(pairs),
+            "sampleCount": len(pairs),
+        }
 
 
 def _is_float(v: Any) -> bool:

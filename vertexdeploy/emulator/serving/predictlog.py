@@ -49,8 +49,15 @@ CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions(endpoint, deploye
 """
 
 _COLUMNS = (
-    "request_id", "ts", "endpoint", "deployed_model_id", "instances", "predictions",
-    "latency_ms", "status", "error",
+    "request_id",
+    "ts",
+    "endpoint",
+    "deployed_model_id",
+    "instances",
+    "predictions",
+    "latency_ms",
+    "status",
+    "error",
 )
 
 
@@ -68,11 +75,17 @@ class PredictionRecord:
 
     def row(self) -> tuple[Any, ...]:
         return (
-            self.request_id, self.ts, self.endpoint, self.deployed_model_id,
+            self.request_id,
+            self.ts,
+            self.endpoint,
+            self.deployed_model_id,
             json.dumps(self.instances, separators=(",", ":")),
-            None if self.predictions is None else json.dumps(self.predictions,
-                                                             separators=(",", ":")),
-            self.latency_ms, self.status, self.error,
+            None
+            if self.predictions is None
+            else json.dumps(self.predictions, separators=(",", ":")),
+            self.latency_ms,
+            self.status,
+            self.error,
         )
 
 
@@ -107,8 +120,9 @@ class Sampler:
 class PredictLogger:
     """Batched, background SQLite writer for sampled prediction records."""
 
-    def __init__(self, db_path: str | Path, *, flush_interval: float = 0.2,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self, db_path: str | Path, *, flush_interval: float = 0.2, seed: int | None = None
+    ) -> None:
         self.db_path = Path(db_path)
         self.flush_interval = flush_interval
         self.sample = Sampler(seed)
@@ -157,16 +171,26 @@ class PredictLogger:
 
     # --------------------------------------------------------------- reading (monitoring)
 
-    def query(self, endpoint: str, deployed_model_id: str | None = None,
-              since: float | None = None, until: float | None = None,
-              limit: int | None = None) -> list[dict[str, Any]]:
+    def query(
+        self,
+        endpoint: str,
+        deployed_model_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         self.flush()
         return list(read_records(self.db_path, endpoint, deployed_model_id, since, until, limit))
 
 
-def read_records(db_path: str | Path, endpoint: str, deployed_model_id: str | None = None,
-                 since: float | None = None, until: float | None = None,
-                 limit: int | None = None) -> Iterator[dict[str, Any]]:
+def read_records(
+    db_path: str | Path,
+    endpoint: str,
+    deployed_model_id: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
     """Stream logged records in time order (uses the (endpoint, model, ts) index)."""
     where = ["endpoint = ?"]
     args: list[Any] = [endpoint]

@@ -115,9 +115,7 @@ def select_framework(container_spec: Mapping[str, Any] | None) -> str:
     )
 
 
-def load_predictor(
-    artifact_dir: str | Path, container_spec: Mapping[str, Any] | None
-) -> Predictor:
+def load_predictor(artifact_dir: str | Path, container_spec: Mapping[str, Any] | None) -> Predictor:
     """Validate the container, check the pinned sha256, then load the model (blocking)."""
     framework = select_framework(container_spec)
     root = Path(artifact_dir)
@@ -258,8 +256,9 @@ class XGBoostPredictor:
 def _load_xgboost(root: Path, env: Mapping[str, str]) -> Predictor:
     import xgboost
 
-    path = _one_of(root, ("model.bst", "model.json", "model.ubj", "model.joblib", "model.pkl"),
-                   "xgboost")
+    path = _one_of(
+        root, ("model.bst", "model.json", "model.ubj", "model.joblib", "model.pkl"), "xgboost"
+    )
     if path.suffix in (".bst", ".json", ".ubj"):
         booster = xgboost.Booster()
         with warnings.catch_warnings():  # "Unknown file format: bst": it guesses right
@@ -383,8 +382,9 @@ def _load_custom(root: Path, env: Mapping[str, str]) -> Predictor:
     exec(compile(source.read_text(encoding="utf-8"), str(source), "exec"), module.__dict__)
     cls = getattr(module, class_name, None)
     if cls is None or not callable(getattr(cls, "predict", None)):
-        raise ArtifactError(f"{PREDICTOR_ENV}={spec!r}: {source} has no class {class_name} "
-                            "with a predict method")
+        raise ArtifactError(
+            f"{PREDICTOR_ENV}={spec!r}: {source} has no class {class_name} with a predict method"
+        )
     obj = cls()
     load = getattr(obj, "load", None)
     if callable(load):

@@ -136,17 +136,22 @@ class ServingRegistry:
             model = self._models.get((endpoint, deployed_model_id))
             if model is None or model.unloading:
                 raise NoDeployedModelError(
-                    f"deployed model {deployed_model_id} is not serving on {endpoint}")
+                    f"deployed model {deployed_model_id} is not serving on {endpoint}"
+                )
         else:
             split = self.split(endpoint)
             chosen = split.pick(self.rng)
             model = self._models.get((endpoint, chosen))
             if model is None or model.unloading:
-                live = {d: w for d, w in split.as_dict().items()
-                        if (m := self._models.get((endpoint, d))) and not m.unloading}
+                live = {
+                    d: w
+                    for d, w in split.as_dict().items()
+                    if (m := self._models.get((endpoint, d))) and not m.unloading
+                }
                 if not live:
                     raise NoDeployedModelError(
-                        f"endpoint {endpoint} has no deployed model serving traffic")
+                        f"endpoint {endpoint} has no deployed model serving traffic"
+                    )
                 model = self._models[(endpoint, TrafficSplit.of(live).pick(self.rng))]
         model.in_flight += 1
         return model
