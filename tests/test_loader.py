@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vertexdeploy.errors import ManifestError
-from vertexdeploy.manifest import load_manifest
+from vertexdeploy.manifest import load_manifest, yamlpos
 from vertexdeploy.manifest.schema import manifest_schema
-from vertexdeploy.manifest.yamlpos import substitute_env
+from vertexdeploy.manifest.yamlpos import MAX_EXPANDED_BYTES, substitute_env
 
 BASE = """\
 stack: demo
@@ -128,3 +129,84 @@ def test_committed_schema_file_is_current(repo_root: Path) -> None:
     assert committed == manifest_schema(), (
         "regenerate: vertexdeploy schema > docs/manifest.schema.json"
     )
+
+
+def test_one_long_string_aliased_many_times_is_refused_at_the_alias(tmp_path: Path) -> None:
+    """200 KB of YAML that would expand to 1.5 GB: refused before it is expanded."""
+    big = "x" * 150_000
+    text = BASE + f"description: &big {big}\nnotes: [{', '.join(['*big'] * 10_000)}]\n"
+    assert len(text) < 220_000
+    path = write(tmp_path, "bomb.yaml", text)
+    with pytest.raises(ManifestError) as info:
+        load_manifest([path], env={})
+    (problem,) = info.value.problems
+    # the first alias past the budget: the string counts once as written, then per alias
+    crossing = MAX_EXPANDED_BYTES // len(big) - 1
+    line = text.count("\n", 0, text.index("notes:")) + 1
+    assert (problem.file, problem.line, problem.path) == (path, line, f"notes[{crossing}]")
+    assert problem.col == len("notes: [") + 1 + crossing * len("*big, ")
+    assert "alias *big" in problem.message
+    assert "16 MiB expansion budget" in problem.message
+
+
+def test_aliases_within_the_budget_expand(tmp_path: Path) -> None:
+    text = BASE.replace("  - name: m\n", "  - name: m\n    description: &d shared\n")
+    text += "labels: {*d : x, team: *d}\n"
+    spec = load_manifest([write(tmp_path, "ok.yaml", text)], env={}).spec
+    assert spec.labels == {"shared": "x", "team": "shared"}
+    assert spec.models[0].description == "shared"
+
+
+def test_a_huge_variable_repeated_is_refused_at_the_value(tmp_path: Path) -> None:
+    """${VAR} can multiply text too: 1,000 references to a 128 KiB value."""
+    text = BASE + "description: " + "${BIG}" * 1_000 + "\n"
+    path = write(tmp_path, "env.yaml", text)
+    with pytest.raises(ManifestError) as info:
+        load_manifest([path], env={"BIG": "y" * 128 * 1024})
+    (problem,) = info.value.problems
+    assert (problem.line, problem.col, problem.path) == (BASE.count("\n") + 1, 14, "description")
+    assert "${BIG} substitution" in problem.message
+    assert "16 MiB expansion budget" in problem.message
+
+
+def test_substituted_text_through_aliases_counts_against_the_budget(tmp_path: Path) -> None:
+    """Each value within the budget, the aliases of a substituted value together past it."""
+    text = BASE + "description: &d ${BIG}\nnotes: [" + ", ".join(["*d"] * 200) + "]\n"
+    path = write(tmp_path, "env-alias.yaml", text)
+    with pytest.raises(ManifestError) as info:
+        load_manifest([path], env={"BIG": "y" * 100_000})
+    (problem,) = info.value.problems
+    assert problem.path == f"notes[{MAX_EXPANDED_BYTES // 100_000 - 1}]"
+    assert "alias *d" in problem.message
+
+
+def test_substitute_env_stops_at_its_limit() -> None:
+    with pytest.raises(yamlpos.ExpansionTooLarge):
+        substitute_env("${A}" * 10, {"A": "aaaa"}, limit=39)
+    assert substitute_env("${A}" * 10, {"A": "aaaa"}, limit=40)[0] == "a" * 40
+
+
+def _shape(node: object) -> object:
+    """A composed node tree as plain data, with every mark and alias (to compare parsers)."""
+    if isinstance(node, yamlpos._Alias):
+        return ("alias", node.anchor, node.mark.line, node.mark.column)
+    assert isinstance(node, yaml.Node)
+    marks = (node.tag, node.start_mark.line, node.start_mark.column, node.end_mark.column)
+    if isinstance(node.value, list):
+        return (
+            marks,
+            [_shape(v) if not isinstance(v, tuple) else tuple(map(_shape, v)) for v in node.value],
+        )
+    return (marks, node.value)
+
+
+def test_libyaml_and_pure_python_compose_the_same_trees(repo_root: Path) -> None:
+    """The fast path must not move a single reported position."""
+    if len(yamlpos._LOADERS) == 1:
+        pytest.skip("PyYAML without libyaml: only the pure parser runs")
+    texts = [BASE + "x: &a [é中文, {k: 🙂 v}]\ny: *a\nz: |\n  ünï\n  more\n"]
+    texts += [p.read_text() for p in sorted((repo_root / "manifests").glob("*.yaml"))]
+    for text in texts:
+        fast = yamlpos._compose_all(text)
+        pure = yamlpos._compose_all(text, [yamlpos._PureLoader])
+        assert [_shape(d) for d in fast] == [_shape(d) for d in pure]
