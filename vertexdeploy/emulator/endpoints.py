@@ -8,16 +8,27 @@ model version records ``deployedModels`` refs back to the endpoints serving it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vertexdeploy.emulator.apierror import already_exists, failed_precondition, invalid, not_found
+from vertexdeploy.emulator.apierror import (
+    ApiError,
+    already_exists,
+    failed_precondition,
+    invalid,
+    not_found,
+)
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.inflight import Flight
 from vertexdeploy.emulator.models import resolve_version, save_version
 from vertexdeploy.emulator.names import check_id, check_parent, mask_paths, parent_of, update_paths
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, as_int, etag, new_id, require_str
 from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
+
+if TYPE_CHECKING:
+    from vertexdeploy.emulator.serving.router import LoadedModel
+    from vertexdeploy.emulator.state import EmulatorState
 
 KIND = "endpoint"
 
@@ -181,8 +192,16 @@ def _check_replicas(res: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-def deploy_model(call: Call) -> dict[str, Any]:
-    store = call.state.store
+async def deploy_model(call: Call) -> dict[str, Any]:
+    """A long-running deploy: checked and recorded at once, the model loaded by a worker.
+
+    The deployed model joins the endpoint (and the split) only when its model has loaded, as
+    on Vertex. The request waits for the load at most ``state.deploys.grace_s`` without
+    blocking the event loop. A repeated deploy of an id still loading returns the operation
+    already in flight. No store transaction is held while the model loads.
+    """
+    state = call.state
+    store = state.store
     name = call.params["endpoint"]
     with store.transaction():
         endpoint = get(store, name)
@@ -194,29 +213,19 @@ def deploy_model(call: Call) -> dict[str, Any]:
         if parent_of(version["name"]) != parent_of(name):
             raise invalid(f"Model {version['name']} is not in the endpoint's location.")
         resources = _check_resources(dm_in)
-        ids = _ids(endpoint)
         dm_id = str(dm_in.get("id") or "")
         if dm_id:
             check_id(dm_id, "deployedModel.id")
-            if dm_id in ids:
+            flight = state.deploys.get(name, dm_id)
+            if flight is not None:  # the same deploy again: join the one in flight
+                return state.operations.get(flight.operation)
+            if dm_id in _ids(endpoint):
                 raise already_exists(f"Deployed model id {dm_id} is already used on {name}.")
         else:
             dm_id = new_id(store, "deployed_model")
-        # Load the model now: an image the emulator cannot run, missing files or a sha256
-        # mismatch refuse the deploy here, never at predict time.
-        from vertexdeploy.emulator.serving.hooks import deploy_hook
-
-        deploy_hook(call.state, name, dm_id, version)
-        split_in = call.body.get("trafficSplit")
-        if split_in:
-            split_in = dict(as_dict(split_in, "trafficSplit"))
-            if "0" in split_in:
-                split_in[dm_id] = split_in.pop("0")
-            split = check_split(split_in, [*ids, dm_id])
-        elif not ids:
-            split = {dm_id: 100}
-        else:
-            split = dict(endpoint.get("trafficSplit", {}))
+        split_in = call.body.get("trafficSplit") or None
+        _split_after_deploy(endpoint, dm_id, split_in)  # refuse a bad split now, not later
+        _check_container(version)
         dm = {k: v for k, v in dm_in.items() if k not in _DM_OUTPUT_ONLY}
         dm.update(
             id=dm_id,
@@ -224,19 +233,118 @@ def deploy_model(call: Call) -> dict[str, Any]:
             modelVersionId=version["versionId"],
             displayName=dm_in.get("displayName") or version.get("displayName", ""),
             dedicatedResources=resources,
-            createTime=rfc3339(),
         )
+        op = state.operations.start_pending(
+            name, "DeployModelOperationMetadata", "DeployModelResponse"
+        )
+    flight = Flight(name, dm_id, op["name"])
+    await state.deploys.run(flight, _load_then_commit(state, flight, dm, version, split_in))
+    return state.operations.get(op["name"])
+
+
+def _check_container(version: dict[str, Any]) -> None:
+    """Refuse at once (400) a serving container the emulator cannot run; loading comes later."""
+    from vertexdeploy.emulator.serving.errors import ServingError
+    from vertexdeploy.emulator.serving.hooks import api_error
+    from vertexdeploy.emulator.serving.predictors import select_framework
+
+    try:
+        select_framework(version.get("containerSpec"))
+    except ServingError as exc:
+        raise api_error(exc) from exc
+
+
+def _split_after_deploy(endpoint: dict[str, Any], dm_id: str, split_in: Any) -> dict[str, int]:
+    """The endpoint's split once ``dm_id`` joins it ("0" in a requested split means dm_id)."""
+    ids = _ids(endpoint)
+    if split_in:
+        split = dict(as_dict(split_in, "trafficSplit"))
+        if "0" in split:
+            split[dm_id] = split.pop("0")
+        return check_split(split, [*ids, dm_id])
+    if not ids:
+        return {dm_id: 100}
+    return dict(endpoint.get("trafficSplit", {}))
+
+
+async def _load_then_commit(
+    state: EmulatorState,
+    flight: Flight,
+    dm: dict[str, Any],
+    version: dict[str, Any],
+    split_in: Any,
+) -> None:
+    """Load in the engine's loader pool, then add the deployed model and end the operation.
+
+    Runs as its own task; a cancel (undeploy or CancelOperation while loading) lands at the
+    ``await``, so the model it was loading is never registered and is dropped when it arrives.
+    """
+    from vertexdeploy.emulator.serving.errors import ServingError
+    from vertexdeploy.emulator.serving.hooks import engine_for
+
+    engine = engine_for(state)
+    try:
+        loaded = await engine.load(flight.endpoint, {"id": dm["id"], "model": dm["model"]}, version)
+    except ServingError as exc:
+        state.deploys.done(flight)
+        state.operations.fail(flight.operation, exc.grpc_status, str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - a loader bug fails the deploy, not the emulator
+        state.deploys.done(flight)
+        state.operations.fail(flight.operation, "INTERNAL", f"{type(exc).__name__}: {exc}")
+        return
+    try:
+        _commit_deploy(state, flight, dm, version, split_in, loaded)
+    except Exception as exc:  # noqa: BLE001 - e.g. the endpoint was deleted meanwhile
+        engine.discard(loaded)
+        status, message = _status_of(exc)
+        state.operations.fail(flight.operation, status, message)
+    finally:
+        state.deploys.done(flight)
+
+
+def _commit_deploy(
+    state: EmulatorState,
+    flight: Flight,
+    dm: dict[str, Any],
+    version: dict[str, Any],
+    split_in: Any,
+    loaded: LoadedModel,
+) -> None:
+    """One transaction: the endpoint gains the deployed model, the operation its response;
+    the model becomes routable last, so a refusal anywhere leaves nothing behind."""
+    from vertexdeploy.emulator.serving.errors import ServingError
+    from vertexdeploy.emulator.serving.hooks import api_error, engine_for
+
+    store = state.store
+    name = flight.endpoint
+    with store.transaction():
+        endpoint = get(store, name)
+        current = store.get(f"{version['name']}@{version['versionId']}")
+        if current is None:
+            raise not_found(f"Model {version['name']}@{version['versionId']} is not found.")
+        if dm["id"] in _ids(endpoint):
+            raise already_exists(f"Deployed model id {dm['id']} is already used on {name}.")
+        endpoint["trafficSplit"] = _split_after_deploy(endpoint, dm["id"], split_in)
+        dm = {**dm, "createTime": rfc3339()}
         endpoint["deployedModels"] = [*endpoint.get("deployedModels", []), dm]
-        endpoint["trafficSplit"] = split
         save(store, endpoint)
-        version["deployedModels"] = [
-            *version.get("deployedModels", []),
-            {"endpoint": name, "deployedModelId": dm_id},
+        current["deployedModels"] = [
+            *current.get("deployedModels", []),
+            {"endpoint": name, "deployedModelId": dm["id"]},
         ]
-        save_version(store, version)
-        return call.state.operations.start(
-            name, "DeployModelOperationMetadata", {"deployedModel": dm}, "DeployModelResponse"
-        )
+        save_version(store, current)
+        state.operations.complete(flight.operation, {"deployedModel": dm})
+        try:
+            engine_for(state).register(loaded)
+        except ServingError as exc:
+            raise api_error(exc) from exc
+
+
+def _status_of(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
+    return "INTERNAL", f"{type(exc).__name__}: {exc}"
 
 
 def _find(endpoint: dict[str, Any], dm_id: str) -> dict[str, Any]:
@@ -247,11 +355,23 @@ def _find(endpoint: dict[str, Any], dm_id: str) -> dict[str, Any]:
 
 
 def undeploy_model(call: Call) -> dict[str, Any]:
+    """Undeploy; a deployed model still loading has its deploy cancelled instead (its
+    operation fails with CANCELLED and the model is dropped when its load returns)."""
     store = call.state.store
     name = call.params["endpoint"]
     dm_id = str(call.body.get("deployedModelId") or "")
     if not dm_id:
         raise invalid("deployedModelId is required.")
+    flight = call.state.deploys.get(name, dm_id)
+    if flight is not None:
+        get(store, name)
+        call.state.deploys.cancel(flight)
+        call.state.operations.fail(
+            flight.operation, "CANCELLED", f"Deployed model {dm_id} was undeployed while loading."
+        )
+        return call.state.operations.start(
+            name, "UndeployModelOperationMetadata", {}, "UndeployModelResponse"
+        )
     with store.transaction():
         endpoint = get(store, name)
         dm = _find(endpoint, dm_id)

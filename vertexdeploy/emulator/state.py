@@ -9,6 +9,7 @@ from pathlib import Path
 from vertexdeploy.emulator import batch_runner
 from vertexdeploy.emulator.buckets import BucketStore
 from vertexdeploy.emulator.faults import Faults
+from vertexdeploy.emulator.inflight import DeploysInFlight
 from vertexdeploy.emulator.operations import Operations
 from vertexdeploy.emulator.requestlog import RequestLog
 from vertexdeploy.emulator.store import Store
@@ -27,6 +28,7 @@ class EmulatorState:
     faults: Faults = field(default_factory=Faults)
     requests: RequestLog = field(default_factory=RequestLog)
     batch_executor: BatchExecutor | None = None
+    deploys: DeploysInFlight = field(default_factory=DeploysInFlight)
 
     @classmethod
     def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:
@@ -38,6 +40,7 @@ class EmulatorState:
             operations=Operations(store, operation_delay_s),
             buckets=BucketStore(data_dir / "buckets"),
         )
+        state.operations.fail_interrupted()  # deploys a stopped emulator left loading
         batch_runner.install(state)  # runs batch jobs; re-runs those a killed emulator left
         return state
 
@@ -45,4 +48,5 @@ class EmulatorState:
         serving = getattr(self, "serving", None)  # set on first predict (serving/hooks.py)
         if serving is not None:
             serving.close_log()  # a sampled request is logged exactly once, even at shutdown
+            serving.shutdown_loader()
         self.store.close()

@@ -2,10 +2,12 @@
 
 Control-plane hooks (all on the app's event loop):
 
-* `await on_deploy(endpoint, deployed_model_doc, model_doc)` inside `:deployModel`, BEFORE
-  the operation is created: validates the container, checks the pinned sha256, loads the
-  model; raises a `ServingError` (400) to refuse the deploy. Also call it for every deployed
-  model in the store when the emulator starts (it is idempotent).
+* `await load(endpoint, deployed_model_doc, model_doc)` for `:deployModel`: checks the pinned
+  sha256 and loads the model in the engine's loader pool (never on the event loop), returning
+  a model that takes no requests until `register(model)`; `discard(model)` frees one that is
+  not registered. A `ServingError` carries the loader's message for the failed operation.
+* `await on_deploy(...)` = load + register, for every deployed model in the store that the
+  engine does not hold yet (after a restart; it is idempotent).
 * `on_endpoint(endpoint, endpoint_doc)` / `on_traffic(endpoint, split)` whenever the split or
   the logging config changes; `predict(..., endpoint_doc=doc)` also re-syncs from the doc.
 * `await on_undeploy(endpoint, deployed_model_id)` after traffic has moved away: waits for
@@ -17,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ from vertexdeploy.emulator.serving.predictors import load_predictor
 from vertexdeploy.emulator.serving.router import LoadedModel, ModelMeta, ServingRegistry
 
 VERTEX_MAX_BODY_BYTES = 1_572_864  # Vertex's online prediction request limit (1.5 MB)
+LOADER_THREADS = 2  # model loads run here, apart from the threads that serve predictions
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,9 @@ class ServingEngine:
         self._logger: PredictLogger | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loader = ThreadPoolExecutor(LOADER_THREADS, thread_name_prefix="model-load")
+        self.loads_running = 0  # loads in the pool, including ones whose deploy was cancelled
+        self._loads_lock = threading.Lock()
 
     # ------------------------------------------------------------------ control-plane hooks
 
@@ -125,13 +133,53 @@ class ServingEngine:
         deployed_model_doc: Mapping[str, Any],
         model_doc: Mapping[str, Any],
     ) -> ModelMeta:
-        """Validate and load a deployed model off the event loop (no traffic until a split
-        names it). Raises a ServingError (400) to refuse the deploy."""
+        """Load a deployed model off the event loop and make it routable (no traffic until a
+        split names it). Raises a ServingError (400) to refuse the deploy."""
+        return self.register(await self.load(endpoint_name, deployed_model_doc, model_doc))
+
+    async def load(
+        self,
+        endpoint_name: str,
+        deployed_model_doc: Mapping[str, Any],
+        model_doc: Mapping[str, Any],
+    ) -> LoadedModel:
+        """Load in the loader pool; the event loop keeps serving meanwhile. Not routable yet."""
         self._loop = asyncio.get_running_loop()
-        loaded = await asyncio.to_thread(
-            self._prepare, endpoint_name, deployed_model_doc, model_doc
+        future = self._loop.run_in_executor(
+            self._loader, self._counted_prepare, endpoint_name, deployed_model_doc, model_doc
         )
-        return self._register(loaded)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:  # the deploy was cancelled: drop the model on arrival
+            future.add_done_callback(self._drop_unwanted)
+            raise
+
+    def _drop_unwanted(self, future: asyncio.Future[LoadedModel]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.discard(future.result())
+
+    def _counted_prepare(
+        self,
+        endpoint_name: str,
+        deployed_model_doc: Mapping[str, Any],
+        model_doc: Mapping[str, Any],
+    ) -> LoadedModel:
+        with self._loads_lock:
+            self.loads_running += 1
+        try:
+            return self._prepare(endpoint_name, deployed_model_doc, model_doc)
+        finally:
+            with self._loads_lock:
+                self.loads_running -= 1
+
+    def discard(self, model: LoadedModel) -> None:
+        """Free a loaded model that never became routable (its deploy failed or was cancelled)."""
+        if self.registry.get(model.endpoint, model.deployed_model_id) is not model:
+            model.batcher.close_now()
+
+    def shutdown_loader(self) -> None:
+        """Stop taking loads (emulator stop); a load already running finishes on its own."""
+        self._loader.shutdown(wait=False, cancel_futures=True)
 
     def deploy(
         self,
@@ -140,7 +188,7 @@ class ServingEngine:
         model_doc: Mapping[str, Any],
     ) -> ModelMeta:
         """Blocking `on_deploy`, for a synchronous control-plane handler."""
-        return self._register(self._prepare(endpoint_name, deployed_model_doc, model_doc))
+        return self.register(self._prepare(endpoint_name, deployed_model_doc, model_doc))
 
     def _prepare(
         self,
@@ -178,7 +226,8 @@ class ServingEngine:
         )
         return LoadedModel(endpoint_name, dm_id, predictor, batcher, meta)
 
-    def _register(self, model: LoadedModel) -> ModelMeta:
+    def register(self, model: LoadedModel) -> ModelMeta:
+        """Make a loaded model routable; refused while an earlier one of that id drains."""
         current = self.registry.get(model.endpoint, model.deployed_model_id)
         if current is not model:
             if current is not None:  # still draining from an earlier undeploy
