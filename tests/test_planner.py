@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from vertexdeploy.plan import Action, LiveState, Plan, Resource, diff
+from vertexdeploy.plan.model import Change
 
 
 def dep(ep: str, name: str, version: str = "v1", **kw: Any) -> Resource:
@@ -143,3 +147,81 @@ def test_live_fingerprint_changes_when_live_state_moves() -> None:
     a = LiveState.of([dep("e", "a")])
     b = LiveState.of([dep("e", "a", max_replicas=3)])
     assert a.fingerprint() != b.fingerprint()
+
+
+def _reference_depends_on(changes: tuple[Change, ...]) -> dict[str, tuple[str, ...]]:
+    """The dependency rules written the obvious way (every address scanned per change)."""
+    addresses = {c.address: c for c in changes}
+    out = {}
+    for c in changes:
+        e = c.address.split(".")[1]
+        ep_deployments = {a for a in addresses if a.startswith(f"deployment.{e}.")}
+        staying = {a for a in ep_deployments if addresses[a].action is not Action.DELETE}
+        after = c.after or {}
+        model = f"model_version.{after.get('model')}.{after.get('model_version')}"
+        if c.action is Action.DELETE:
+            deps = {
+                "deployment": {f"traffic.{e}", f"monitoring.{e}"},
+                "endpoint": ep_deployments | {f"traffic.{e}", f"monitoring.{e}"},
+                "traffic": {f"monitoring.{e}"},
+            }.get(c.kind, set())
+        else:
+            deps = {
+                "deployment": {f"endpoint.{e}", model},
+                "traffic": {f"endpoint.{e}"} | staying,
+                "monitoring": {f"endpoint.{e}", f"traffic.{e}"} | staying,
+                "batch_job": {model},
+            }.get(c.kind, set())
+        out[c.address] = tuple(sorted(d for d in deps if d in addresses and d != c.address))
+    return out
+
+
+def _universe() -> list[Resource]:
+    """Every resource a small random state may hold; ``e`` and ``e0`` share a prefix."""
+    out: list[Resource] = [mv("m", "v1"), mv("m", "v2"), mv("n", "v1")]
+    for e in ("e", "e0", "e1"):
+        out += [ep(e), traffic(e, a=100)]
+        out.append(Resource(address=f"monitoring.{e}", kind="monitoring", attrs={"x": 1}))
+        out += [dep(e, name, version) for name in ("a", "b", "c") for version in ("v1",)]
+    out.append(
+        Resource(
+            address="batch_job.j", kind="batch_job", attrs={"model": "m", "model_version": "v2"}
+        )
+    )
+    return out
+
+
+def _variant(r: Resource, flavour: int) -> Resource:
+    """The same address with other attributes: no change, an update or a replace."""
+    if flavour == 0:
+        return r
+    key = "max_replicas" if flavour == 1 else "model_version"
+    value = 7 if flavour == 1 else ("v2" if r.kind == "deployment" else "v9")
+    return r.model_copy(update={"attrs": {**r.attrs, key: value}})
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=22, max_size=22),
+    st.frozensets(st.sampled_from(["model_version", "batch_job", "deployment"])),
+)
+def test_dependencies_match_a_reference_on_random_states(
+    picks: list[tuple[int, int]], keep: frozenset[str]
+) -> None:
+    """The indexed dependency pass gives exactly the depends_on of the scanning one."""
+    desired, live = [], []
+    for r, (where, flavour) in zip(_universe(), picks, strict=True):
+        if where in (1, 3):
+            desired.append(_variant(r, flavour))
+        if where in (2, 3):
+            live.append(r)
+    p = diff(
+        LiveState.of(desired),
+        LiveState.of(live),
+        stack="s",
+        target="local",
+        project="p",
+        region="r",
+        keep_unlisted=keep,
+    )
+    assert {c.address: c.depends_on for c in p.changes} == _reference_depends_on(p.changes)

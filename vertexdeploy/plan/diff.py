@@ -127,6 +127,16 @@ def _norm(value: Any) -> Any:
 def _with_dependencies(changes: list[Change]) -> list[Change]:
     """Attach the addresses each change waits for, by the rules in the module docstring."""
     by_addr = {c.address: c for c in changes}
+    # Deployment addresses by endpoint, indexed once so the pass stays linear: every one
+    # (an endpoint's delete waits for them all) and those that will exist after the plan.
+    deployments: dict[str, list[str]] = {}
+    staying: dict[str, list[str]] = {}
+    for a, o in by_addr.items():
+        head = a.split(".", 2)
+        if len(head) == 3 and head[0] == "deployment":
+            deployments.setdefault(head[1], []).append(a)
+            if o.action is not Action.DELETE:
+                staying.setdefault(head[1], []).append(a)
     out = []
     for c in changes:
         deps: set[str] = set()
@@ -135,7 +145,7 @@ def _with_dependencies(changes: list[Change]) -> list[Change]:
             if c.kind == "deployment":
                 deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
             elif c.kind == "endpoint":
-                deps |= {a for a in by_addr if a.startswith(f"deployment.{parts[1]}.")}
+                deps.update(deployments.get(parts[1], ()))
                 deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
             elif c.kind == "traffic":
                 deps |= {f"monitoring.{parts[1]}"}
@@ -146,18 +156,10 @@ def _with_dependencies(changes: list[Change]) -> list[Change]:
                 deps.add(f"model_version.{attrs.get('model')}.{attrs.get('model_version')}")
             elif c.kind == "traffic":
                 deps.add(f"endpoint.{parts[1]}")
-                deps |= {
-                    a
-                    for a, o in by_addr.items()
-                    if a.startswith(f"deployment.{parts[1]}.") and o.action is not Action.DELETE
-                }
+                deps.update(staying.get(parts[1], ()))
             elif c.kind == "monitoring":
                 deps |= {f"endpoint.{parts[1]}", f"traffic.{parts[1]}"}
-                deps |= {
-                    a
-                    for a, o in by_addr.items()
-                    if a.startswith(f"deployment.{parts[1]}.") and o.action is not Action.DELETE
-                }
+                deps.update(staying.get(parts[1], ()))
             elif c.kind == "batch_job":
                 deps.add(f"model_version.{attrs.get('model')}.{attrs.get('model_version')}")
         deps = {d for d in deps if d in by_addr and d != c.address}
