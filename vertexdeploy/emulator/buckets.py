@@ -7,6 +7,11 @@ so files written directly under the root are objects too. The HTTP routes are en
 ``STORAGE_EMULATOR_HOST``): bucket get/insert/list/delete; object media, multipart and
 resumable uploads; metadata, download (``alt=media``, ``/download/...``, Range), list with
 prefix and delimiter, delete.
+
+Preconditions: ``ifGenerationMatch`` on uploads and deletes, answered with 412 as GCS does
+(``0`` means "must not exist"; the create is an atomic hard link, so of concurrent creators
+exactly one wins). Generations are strictly increasing microsecond stamps kept in the file's
+mtime, so an object re-created at once still gets a new generation.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import secrets
 import shutil
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 
 from vertexdeploy.emulator.apierror import ApiError, already_exists, invalid, not_found
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.private import private_dirs, private_file, write_new
 from vertexdeploy.emulator.routing import ApiRoute, Call, route
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -67,6 +74,7 @@ class BucketStore:
         self.root = root
         self._sessions: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._last_generation = 0
 
     def local_path(self, gs_uri: str) -> Path:
         """The file (or, for ``gs://b/`` and prefixes, directory) behind a gs:// URI."""
@@ -86,11 +94,11 @@ class BucketStore:
         path = self.bucket_dir(bucket)
         if path.is_dir():
             raise already_exists(f"Bucket {bucket} already exists.")
-        path.mkdir(parents=True)
+        private_dirs(path)
 
     def ensure_bucket(self, bucket: str) -> Path:
         path = self.bucket_dir(bucket)
-        path.mkdir(parents=True, exist_ok=True)
+        private_dirs(path)
         return path
 
     def buckets(self) -> list[str]:
@@ -107,12 +115,43 @@ class BucketStore:
             raise invalid("Object name is required.")
         return self.bucket_dir(bucket) / check_object_name(name)
 
-    def write(self, bucket: str, name: str, data: bytes) -> Path:
+    def write(
+        self, bucket: str, name: str, data: bytes, if_generation_match: int | None = None
+    ) -> Path:
         path = self.object_path(bucket, name)
         tmp = self._tmp_for(path)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_new(tmp, data)
+        self._commit(tmp, path, if_generation_match)
         return path
+
+    def _commit(self, tmp: Path, path: Path, if_generation_match: int | None) -> None:
+        """Move a finished upload into place, honouring ``ifGenerationMatch``."""
+        self._stamp(tmp)
+        try:
+            if if_generation_match == 0:
+                try:
+                    os.link(tmp, path)  # atomic: fails when the object exists
+                except FileExistsError:
+                    raise precondition_failed() from None
+            elif if_generation_match is None:
+                os.replace(tmp, path)
+            else:
+                with self._lock:
+                    self._check_generation(path, if_generation_match)
+                    os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _stamp(self, tmp: Path) -> None:
+        """Give a new object a generation no earlier one had (file mtimes can be coarse)."""
+        with self._lock:
+            generation = max(time.time_ns() // 1000, self._last_generation + 1)
+            self._last_generation = generation
+        os.utime(tmp, ns=(generation * 1000, generation * 1000))
+
+    def _check_generation(self, path: Path, expected: int) -> None:
+        if not path.is_file() or generation_of(path) != expected:
+            raise precondition_failed()
 
     def write_bytes(self, gs_uri: str, data: bytes) -> Path:
         """Write an object (creating its bucket) — for executors producing outputs."""
@@ -127,7 +166,7 @@ class BucketStore:
         return path.read_bytes()
 
     def _tmp_for(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         return path.parent / f"{_TMP_PREFIX}{secrets.token_hex(6)}"
 
     def names(self, bucket: str, prefix: str = "") -> list[str]:
@@ -145,27 +184,43 @@ class BucketStore:
                     out.append(rel)
         return sorted(out)
 
-    def delete(self, bucket: str, name: str) -> None:
+    def delete(self, bucket: str, name: str, if_generation_match: int | None = None) -> None:
         path = self.object_path(bucket, name)
-        if not path.is_file():
-            raise not_found(f"No such object: {bucket}/{name}.")
-        path.unlink()
+        with self._lock:
+            if not path.is_file():
+                raise not_found(f"No such object: {bucket}/{name}.")
+            if if_generation_match is not None:
+                self._check_generation(path, if_generation_match)
+            path.unlink()
         base = self.bucket_dir(bucket)
         parent = path.parent
-        while parent != base and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+        try:
+            while parent != base and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+        except OSError:  # a concurrent upload just wrote into it
+            pass
 
     # resumable uploads -------------------------------------------------------------------
 
-    def start_session(self, bucket: str, name: str, total: int | None) -> str:
-        self.object_path(bucket, name)
+    def start_session(
+        self, bucket: str, name: str, total: int | None, if_generation_match: int | None = None
+    ) -> str:
+        path = self.object_path(bucket, name)
+        if if_generation_match == 0 and path.exists():
+            raise precondition_failed()
+        if if_generation_match:
+            self._check_generation(path, if_generation_match)
         upload_id = secrets.token_hex(12)
         uploads = self.root / _UPLOADS
-        uploads.mkdir(parents=True, exist_ok=True)
-        (uploads / upload_id).write_bytes(b"")
+        private_file(private_dirs(uploads) / upload_id)
         with self._lock:
-            self._sessions[upload_id] = {"bucket": bucket, "name": name, "total": total}
+            self._sessions[upload_id] = {
+                "bucket": bucket,
+                "name": name,
+                "total": total,
+                "if_generation_match": if_generation_match,
+            }
         return upload_id
 
     def session(self, upload_id: str) -> tuple[dict[str, Any], Path]:
@@ -178,11 +233,35 @@ class BucketStore:
     def finish_session(self, upload_id: str) -> Path:
         info, part = self.session(upload_id)
         path = self.object_path(info["bucket"], info["name"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(part), str(path))
-        with self._lock:
-            self._sessions.pop(upload_id, None)
+        private_dirs(path.parent)
+        try:
+            self._commit(part, path, info.get("if_generation_match"))
+        finally:
+            with self._lock:
+                self._sessions.pop(upload_id, None)
         return path
+
+
+def generation_of(path: Path) -> int:
+    """An object's generation: its file's mtime in microseconds (stamped unique on write)."""
+    return path.stat().st_mtime_ns // 1000
+
+
+def precondition_failed() -> ApiError:
+    """GCS's answer to a failed ``ifGenerationMatch``: 412, which the client raises as
+    ``google.api_core.exceptions.PreconditionFailed``."""
+    return ApiError(
+        "FAILED_PRECONDITION", "At least one of the pre-conditions you specified did not hold.", 412
+    )
+
+
+def if_generation_match(call: Call) -> int | None:
+    raw = call.query.get("ifGenerationMatch")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise invalid(f"Invalid ifGenerationMatch {raw!r}: a generation number is required.")
+    return int(raw)
 
 
 # --- GCS JSON API ------------------------------------------------------------------------
@@ -221,7 +300,7 @@ def object_resource(base_url: str, bucket: str, name: str, path: Path) -> dict[s
     md5 = hashlib.md5(usedforsecurity=False)
     for chunk in _read_chunks(path):
         md5.update(chunk)
-    generation = str(stat.st_mtime_ns // 1000)
+    generation = str(generation_of(path))
     quoted = quote(name, safe="")
     return {
         "kind": "storage#object",
@@ -299,7 +378,8 @@ def _media(path: Path, call: Call) -> Response:
     data = path.read_bytes()
     md5 = _b64(hashlib.md5(data, usedforsecurity=False).digest())
     crc = _b64(_crc32c(iter([data])))
-    headers = {"x-goog-hash": f"crc32c={crc},md5={md5}", "x-goog-generation": "1"}
+    generation = str(generation_of(path))
+    headers = {"x-goog-hash": f"crc32c={crc},md5={md5}", "x-goog-generation": generation}
     ranged = re.match(r"^bytes=(\d+)-(\d*)$", call.request.headers.get("range", ""))
     if ranged:
         start = int(ranged.group(1))
@@ -322,7 +402,9 @@ def get_object(call: Call) -> Response:
 
 
 def delete_object(call: Call) -> Response:
-    call.state.buckets.delete(call.params["bucket"], call.params["object"])
+    call.state.buckets.delete(
+        call.params["bucket"], call.params["object"], if_generation_match(call)
+    )
     return Response(status_code=204)
 
 
@@ -375,18 +457,20 @@ def upload_object(call: Call) -> Response:
     base = _base_url(call)
     if kind == "media":
         name = call.query.get("name", "")
-        path = store.write(bucket, name, call.raw)
+        path = store.write(bucket, name, call.raw, if_generation_match(call))
         return JSONResponse(object_resource(base, bucket, name, path))
     if kind == "multipart":
         metadata, data = _parse_multipart(call.request.headers.get("content-type", ""), call.raw)
         name = str(metadata.get("name") or call.query.get("name", ""))
-        path = store.write(bucket, name, data)
+        path = store.write(bucket, name, data, if_generation_match(call))
         return JSONResponse(object_resource(base, bucket, name, path))
     if kind == "resumable":
         metadata = json.loads(call.raw) if call.raw.strip() else {}
         name = str(metadata.get("name") or call.query.get("name", ""))
         length = call.request.headers.get("x-upload-content-length")
-        upload_id = store.start_session(bucket, name, int(length) if length else None)
+        upload_id = store.start_session(
+            bucket, name, int(length) if length else None, if_generation_match(call)
+        )
         location = (
             f"{base}/upload/storage/v1/b/{bucket}/o?uploadType=resumable&upload_id={upload_id}"
         )
