@@ -6,7 +6,8 @@ Backends and the emulator are imported lazily so `validate` and `plan --offline`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
+from vertexdeploy.backends.stack_lock import LockInfo, LockRequest, StackLock, call
 from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.desired import build_desired, with_promotions
 from vertexdeploy.errors import PlanStaleError, UsageError
@@ -93,6 +95,7 @@ class LivePlan:
     plan: Plan
     backend: VertexBackend
     loaded: LoadedManifest
+    replan: Callable[[LiveState], Plan] | None = None  # None: a saved plan, never remade
 
 
 def plan_live(files: Sequence[str]) -> LivePlan:
@@ -101,7 +104,8 @@ def plan_live(files: Sequence[str]) -> LivePlan:
 
     loaded = load_manifest(files)
     backend = backend_for(loaded.spec)
-    return LivePlan(plan_against(loaded, backend.read_live()), backend, loaded)
+    replan = functools.partial(plan_against, loaded)
+    return LivePlan(replan(backend.read_live()), backend, loaded, replan)
 
 
 def load_plan_file(path: str) -> Plan:
@@ -122,20 +126,73 @@ def check_not_stale(plan: Plan) -> LivePlan:
     return LivePlan(plan, backend, loaded)
 
 
+def stack_lock_of(backend: VertexBackend) -> StackLock:
+    """The stack's lock object, in its staging bucket, through the backend's storage client."""
+    return StackLock(
+        backend.storage,
+        backend.conn.staging_bucket,
+        backend.stack,
+        create_bucket=backend.conn.local,
+    )
+
+
+def stack_locked(subject: object, lock: LockRequest | None) -> AbstractContextManager[object]:
+    """Hold the stack lock around a writer's writes (see docs/stack-lock.md).
+
+    ``subject`` is a backend or a rollout target over one; anything else (a test's fake
+    target) and ``lock=None`` or ``--no-lock`` hold nothing.
+    """
+    backend = subject if isinstance(subject, VertexBackend) else getattr(subject, "backend", None)
+    if lock is None or not lock.enabled or not isinstance(backend, VertexBackend):
+        return nullcontext()
+    return stack_lock_of(backend).held(lock)
+
+
+def _current_plan(live_plan: LivePlan, lock: LockRequest, replan: bool) -> Plan:
+    """Under the lock, the plan to carry out: the same one unless another run moved live state."""
+    plan = live_plan.plan
+    live = live_plan.backend.read_live()
+    if live.fingerprint() == plan.live_fingerprint:
+        return plan
+    if not replan or live_plan.replan is None:
+        raise PlanStaleError(
+            "live state changed since this plan was made (another run wrote to the stack); "
+            "run `vertexdeploy plan` again"
+        )
+    fresh = live_plan.replan(live)
+    lock.notify(
+        "live state changed while waiting for the stack lock; planned again: "
+        f"{len(fresh.actionable)} change(s) left"
+    )
+    return fresh
+
+
 def apply(
     live_plan: LivePlan,
     *,
     parallelism: int = 8,
     timeout: float | None = None,
     reporter: Reporter | None = None,
+    lock: LockRequest | None = None,
+    replan: bool = False,
 ) -> ApplyResult:
-    return execute_plan(
-        live_plan.plan,
-        live_plan.backend,
-        parallelism=parallelism,
-        timeout=timeout,
-        reporter=reporter,
-    )
+    """Carry out a plan, holding the stack lock when ``lock`` asks for it.
+
+    Under the lock live state is read again; when another run moved it since the plan was
+    made, the plan is made again if ``replan`` (an auto-approved apply of manifests), and
+    refused as stale otherwise (a plan someone confirmed, or a saved plan file).
+    """
+    with stack_locked(live_plan.backend, lock):
+        plan = live_plan.plan
+        if lock is not None and lock.enabled:
+            plan = _current_plan(live_plan, lock, replan)
+        return execute_plan(
+            plan,
+            live_plan.backend,
+            parallelism=parallelism,
+            timeout=timeout,
+            reporter=reporter,
+        )
 
 
 def plan_destroy(files: Sequence[str]) -> LivePlan:
@@ -144,10 +201,15 @@ def plan_destroy(files: Sequence[str]) -> LivePlan:
 
     loaded = load_manifest(files)
     backend = backend_for(loaded.spec)
+    replan = functools.partial(_destroy_plan, loaded)
+    return LivePlan(replan(backend.read_live()), backend, loaded, replan)
+
+
+def _destroy_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
     m = loaded.spec
-    plan = diff(
+    return diff(
         LiveState(),
-        backend.read_live(),
+        live,
         stack=m.stack,
         target=m.target,
         project=m.project,
@@ -155,16 +217,24 @@ def plan_destroy(files: Sequence[str]) -> LivePlan:
         manifest_files=loaded.files,
         keep_unlisted=frozenset({"model_version"}),
     )
-    return LivePlan(plan, backend, loaded)
 
 
-def delete_models(live_plan: LivePlan) -> list[str]:
+def delete_models(live_plan: LivePlan, lock: LockRequest | None = None) -> list[str]:
     """Delete the stack's registry models (after its endpoints are gone)."""
     backend = live_plan.backend
-    names = sorted({r.meta["name"] for r in backend.read_live().of_kind("model_version")})
-    for name in names:
-        backend.delete_model(name)
+    with stack_locked(backend, lock):
+        names = sorted({r.meta["name"] for r in backend.read_live().of_kind("model_version")})
+        for name in names:
+            backend.delete_model(name)
     return names
+
+
+def force_unlock(files: Sequence[str], lock_id: str) -> LockInfo:
+    """Remove a stale stack lock; only the one whose id is ``lock_id``. Returns its holder."""
+    from vertexdeploy.backends.connect import backend_for
+
+    lock = stack_lock_of(backend_for(load_manifest(files).spec))
+    return call(lock.uri, lambda: lock.force_unlock(lock_id))
 
 
 def status(files: Sequence[str]) -> StatusReport:

@@ -7,6 +7,7 @@ VertexDeployError                 exit 1
 │   └── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
 ├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
 ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
+├── LockHeld                      exit 1  (another run holds the stack lock; names the holder)
 └── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
 """
 
@@ -81,6 +82,14 @@ class PlanStaleError(VertexDeployError):
 
 class EmulatorError(VertexDeployError):
     pass
+
+
+class LockHeld(VertexDeployError):
+    """Another run holds the stack lock; ``details`` names it (host, pid, command, since)."""
+
+    def __init__(self, message: str, details: dict[str, object]) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class RolloutAborted(VertexDeployError):

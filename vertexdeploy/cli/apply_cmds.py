@@ -9,7 +9,16 @@ import click
 from vertexdeploy import deployer
 from vertexdeploy.apply import ApplyResult
 from vertexdeploy.apply.report import LineReporter, LiveReporter, NullReporter, Reporter
-from vertexdeploy.cli.common import echo_json, handle_errors, output_option, use_color
+from vertexdeploy.backends.resilience import DEFAULT_OPERATION_TIMEOUT_S
+from vertexdeploy.backends.stack_lock import LockRequest
+from vertexdeploy.cli.common import (
+    echo_json,
+    handle_errors,
+    lock_options,
+    lock_request,
+    output_option,
+    use_color,
+)
 from vertexdeploy.errors import ExitCode, UsageError
 from vertexdeploy.plan.render import render_text, summary_line
 
@@ -36,7 +45,9 @@ def _run(
     auto_approve: bool,
     parallelism: int,
     timeout: float | None,
+    lock: LockRequest,
 ) -> ApplyResult:
+    """No changes: done, no lock taken. Otherwise confirm, then apply under the stack lock."""
     plan = live_plan.plan
     if not plan.has_changes:
         if output == "json":
@@ -49,7 +60,12 @@ def _run(
     reporter = _reporter(output)
     try:
         result = deployer.apply(
-            live_plan, parallelism=parallelism, timeout=timeout, reporter=reporter
+            live_plan,
+            parallelism=parallelism,
+            timeout=timeout,
+            reporter=reporter,
+            lock=lock,
+            replan=auto_approve,
         )
     finally:
         close = getattr(reporter, "close", None)
@@ -69,7 +85,11 @@ apply_options = [
     click.option("--auto-approve", is_flag=True, help="Apply without asking."),
     click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True),
     click.option(
-        "--timeout", type=float, default=None, help="Seconds to wait for each long operation."
+        "--timeout",
+        type=float,
+        default=DEFAULT_OPERATION_TIMEOUT_S,
+        show_default=True,
+        help="Seconds to wait for each long operation (a deploy on Vertex AI takes 10-30 min).",
     ),
 ]
 
@@ -77,7 +97,7 @@ apply_options = [
 def _with_apply_options(fn: click.decorators.FC) -> click.decorators.FC:
     for option in reversed(apply_options):
         fn = option(fn)
-    return fn
+    return lock_options(fn)
 
 
 @click.command()
@@ -92,6 +112,8 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     timeout: float | None,
+    lock: bool,
+    lock_timeout: float,
     output: str,
 ) -> None:
     """Make live resources match manifest FILES, or carry out a saved PLAN.json."""
@@ -99,7 +121,8 @@ def apply(
         live_plan = deployer.check_not_stale(deployer.load_plan_file(files[0]))
     else:
         live_plan = deployer.plan_live(files)
-    if not _run(live_plan, output, auto_approve, parallelism, timeout).ok:
+    locking = lock_request(lock, lock_timeout, *files)
+    if not _run(live_plan, output, auto_approve, parallelism, timeout, locking).ok:
         ctx.exit(ExitCode.ERROR)
 
 
@@ -117,15 +140,18 @@ def destroy(
     auto_approve: bool,
     parallelism: int,
     timeout: float | None,
+    lock: bool,
+    lock_timeout: float,
     output: str,
 ) -> None:
     """Remove the stack's endpoints, deployments and monitoring (models with --include-models)."""
     live_plan = deployer.plan_destroy(files)
-    result = _run(live_plan, output, auto_approve, parallelism, timeout)
+    locking = lock_request(lock, lock_timeout, *files)
+    result = _run(live_plan, output, auto_approve, parallelism, timeout, locking)
     if not result.ok:
         ctx.exit(ExitCode.ERROR)
     if include_models:
-        for name in deployer.delete_models(live_plan):
+        for name in deployer.delete_models(live_plan, locking):
             click.echo(f"deleted model {name}", err=output == "json")
 
 

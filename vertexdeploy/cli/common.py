@@ -1,15 +1,17 @@
-"""What every command shares: the error decorator, output options, JSON printing."""
+"""What every command shares: the error decorator, output and lock options, JSON printing."""
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from vertexdeploy.backends.stack_lock import LockRequest
 from vertexdeploy.errors import ExitCode, ManifestError, VertexDeployError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,6 +24,54 @@ output_option = click.option(
     show_default=True,
     help="text for people, json for machines.",
 )
+
+
+class Duration(click.ParamType):
+    """``30s``, ``5m``, ``1h`` or plain seconds -> seconds (Terraform's -lock-timeout)."""
+
+    name = "duration"
+    _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
+        if match is None:
+            self.fail(f"{value!r} is not a duration like 30s, 5m or 1h", param, ctx)
+        return float(match.group(1)) * self._UNITS[match.group(2)]
+
+
+def lock_options(fn: F) -> F:
+    """``--lock-timeout`` and ``--no-lock`` for the commands that write (apply, destroy,
+    promote, rollback)."""
+    fn = click.option(
+        "--lock/--no-lock",
+        "lock",
+        default=True,
+        show_default=True,
+        help="Hold the stack lock while writing (--no-lock only when you know no one else runs).",
+    )(fn)
+    return click.option(
+        "--lock-timeout",
+        type=Duration(),
+        default="0s",
+        show_default=True,
+        help="How long to wait for another run's stack lock (e.g. 30s, 5m) before failing.",
+    )(fn)
+
+
+def lock_request(lock: bool, lock_timeout: float, *args: str) -> LockRequest:
+    """What the lock records about this run: the command line, as the user would type it."""
+    ctx = click.get_current_context()
+    command = " ".join(["vertexdeploy", ctx.info_name or "", *args])
+    return LockRequest(
+        command=command,
+        timeout_s=lock_timeout,
+        enabled=lock,
+        notify=lambda message: click.echo(message, err=True),
+    )
 
 
 def handle_errors(fn: F) -> F:
@@ -45,6 +95,9 @@ def handle_errors(fn: F) -> F:
                 click.echo(f"{n} problem{'s' if n != 1 else ''} found.", err=True)
             else:
                 click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
+            details = getattr(exc, "details", None)
+            if details is not None and ctx.params.get("output") == "json":
+                echo_json({"ok": False, "error": str(exc), "lock": details})
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -61,4 +114,13 @@ def use_color() -> bool:
     return sys.stdout.isatty()
 
 
-__all__ = ["ExitCode", "echo_json", "handle_errors", "output_option", "use_color"]
+__all__ = [
+    "Duration",
+    "ExitCode",
+    "echo_json",
+    "handle_errors",
+    "lock_options",
+    "lock_request",
+    "output_option",
+    "use_color",
+]

@@ -18,7 +18,7 @@ import click
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  success / no changes
-  1  runtime error (API, emulator, stale plan)
+  1  runtime error (API, emulator, stale plan, stack locked by another run)
   2  usage error or invalid manifest (every problem listed as file:line:col)
   3  changes present (plan --detailed-exitcode)
   4  promotion rolled back by a failing gate
@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "predict": "vertexdeploy.cli.predict_cmd:predict",
     "promote": "vertexdeploy.cli.promote_cmd:promote",
     "rollback": "vertexdeploy.cli.promote_cmd:rollback",
+    "force-unlock": "vertexdeploy.cli.lock_cmd:force_unlock",
     "monitor": "vertexdeploy.cli.monitor_cmd:monitor",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }

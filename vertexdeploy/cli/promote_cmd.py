@@ -7,7 +7,7 @@ import sys
 import click
 
 from vertexdeploy import deployer
-from vertexdeploy.cli.common import handle_errors, output_option
+from vertexdeploy.cli.common import handle_errors, lock_options, lock_request, output_option
 from vertexdeploy.rollout import api
 from vertexdeploy.rollout.reporter import PlainReporter, Reporter
 from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
@@ -40,6 +40,7 @@ def _render(result: PromotionResult, output: str) -> None:
 @click.option("--to", "to", type=click.IntRange(1, 100), help="Stop after the step at PERCENT.")
 @click.option("--step", is_flag=True, help="Run exactly one step, then exit 0 (one per CI job).")
 @state_dir_option
+@lock_options
 @output_option
 @handle_errors
 def promote(
@@ -49,6 +50,8 @@ def promote(
     to: int | None,
     step: bool,
     state_dir: str | None,
+    lock: bool,
+    lock_timeout: float,
     output: str,
 ) -> None:
     """Walk a candidate deployment of ENDPOINT to 100% behind the manifest's gates.
@@ -56,8 +59,12 @@ def promote(
     Exits 4 when a gate fails and traffic was rolled back to the last good split.
     """
     target, policy, stack, spec_hash = deployer.rollout_context(files, endpoint)
+    locking = lock_request(lock, lock_timeout, *files, "--endpoint", endpoint)
     try:
-        with deployer.mirroring(target, endpoint):  # compare predictions only during the walk
+        with (
+            deployer.stack_locked(target, locking),
+            deployer.mirroring(target, endpoint),  # compare predictions only during the walk
+        ):
             result = api.promote(
                 target,
                 policy,
@@ -80,12 +87,22 @@ def promote(
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--endpoint", required=True, help="Logical endpoint name from the manifest.")
 @state_dir_option
+@lock_options
 @output_option
 @handle_errors
-def rollback(files: tuple[str, ...], endpoint: str, state_dir: str | None, output: str) -> None:
+def rollback(
+    files: tuple[str, ...],
+    endpoint: str,
+    state_dir: str | None,
+    lock: bool,
+    lock_timeout: float,
+    output: str,
+) -> None:
     """Put all traffic of ENDPOINT back on its last fully promoted deployment."""
     target, _policy, stack, _hash = deployer.rollout_context(files, endpoint)
-    result = api.rollback(
-        target, stack=stack, endpoint=endpoint, state_dir=state_dir, reporter=_reporter(output)
-    )
+    locking = lock_request(lock, lock_timeout, *files, "--endpoint", endpoint)
+    with deployer.stack_locked(target, locking):
+        result = api.rollback(
+            target, stack=stack, endpoint=endpoint, state_dir=state_dir, reporter=_reporter(output)
+        )
     _render(result, output)
