@@ -118,13 +118,17 @@ def feature_rows(stats: Sequence[dict[str, Any]], names: dict[str, str]) -> list
     return rows
 
 
-def run_local_job(api_endpoint: str, endpoint_name: str, address: str) -> dict[str, Any]:
+def run_local_job(
+    api_endpoint: str, endpoint_name: str, address: str, token: str | None = None
+) -> dict[str, Any]:
     """Ask the local emulator to run the endpoint's monitoring job now; a short summary."""
+    from vertexdeploy.emulator.auth import auth_headers
+
     req = urllib.request.Request(
         f"{api_endpoint.rstrip('/')}/_emulator/monitoring/run",
         data=json.dumps({"endpoint": endpoint_name}).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth_headers(token)},
     )
     try:
         with urllib.request.urlopen(req, timeout=300) as resp:
@@ -169,7 +173,10 @@ def monitoring_report(
                 "--run works on the local target; Vertex AI runs monitoring jobs on their schedule"
             )
         summary = run_local_job(
-            backend.conn.api_endpoint, backend.endpoint_name(endpoint), f"monitoring.{endpoint}"
+            backend.conn.api_endpoint,
+            backend.endpoint_name(endpoint),
+            f"monitoring.{endpoint}",
+            backend.conn.token,
         )
     stats = backend.monitoring_stats(endpoint)
     names = {dm_id: logical for logical, dm_id in backend.deployed_ids(endpoint).items()}

@@ -11,6 +11,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from vertexdeploy.cli.main import cli
+from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +27,17 @@ class Emu:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def token(self) -> str:
+        return self.server.token
+
     def admin(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             f"{self.url}/_emulator/{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **auth_headers(self.token)},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read() or b"null")

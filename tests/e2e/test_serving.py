@@ -9,16 +9,17 @@ import threading
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import joblib
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from e2e_support import QUICKSTART, Emu
-from google.auth.credentials import AnonymousCredentials
+from google.oauth2.credentials import Credentials
 
 from vertexdeploy.cli.main import cli
+from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.9, 3.0, 5.1, 1.8]]
@@ -40,8 +41,9 @@ def predict_url(emu_url: str) -> str:
 class Load:
     """A bounded load generator: threads with keep-alive connections, a fixed request budget."""
 
-    def __init__(self, url: str, threads: int = 4, budget: int = 4000) -> None:
+    def __init__(self, url: str, token: str, threads: int = 4, budget: int = 4000) -> None:
         self.url = urlparse(url)
+        self.headers = {"Content-Type": "application/json", **auth_headers(token)}
         self.budget = budget
         self.served: Counter[str] = Counter()
         self.failures: list[str] = []
@@ -62,7 +64,7 @@ class Load:
         body = json.dumps({"instances": [ROWS[0]]})
         while self._take():
             try:
-                conn.request("POST", self.url.path, body, {"Content-Type": "application/json"})
+                conn.request("POST", self.url.path, body, self.headers)
                 resp = conn.getresponse()
                 data = json.loads(resp.read())
             except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -101,7 +103,7 @@ def test_high_level_sdk_predict_returns_what_the_model_predicts(emu: Emu) -> Non
     aiplatform.init(
         project="demo-project",
         location="us-central1",
-        credentials=AnonymousCredentials(),
+        credentials=Credentials(token=emu.token),
         api_transport="rest",
         api_endpoint=emu.url,
     )
@@ -112,7 +114,10 @@ def test_high_level_sdk_predict_returns_what_the_model_predicts(emu: Emu) -> Non
         initializer.global_config.__init__()  # type: ignore[misc]
     endpoint_doc = json.loads(
         urlopen(
-            f"{emu.url}/v1/projects/demo-project/locations/us-central1/endpoints/quickstart-iris"
+            Request(
+                f"{emu.url}/v1/projects/demo-project/locations/us-central1/endpoints/quickstart-iris",
+                headers=auth_headers(emu.token),
+            )
         ).read()
     )
     served = next(
@@ -125,7 +130,7 @@ def test_high_level_sdk_predict_returns_what_the_model_predicts(emu: Emu) -> Non
 
 def test_traffic_split_routes_about_ten_percent_to_the_canary(emu: Emu) -> None:
     apply(str(QUICKSTART))
-    load = Load(predict_url(emu.url), budget=4000).start().wait()
+    load = Load(predict_url(emu.url), emu.token, budget=4000).start().wait()
     assert load.failures == []
     assert sum(load.served.values()) == 4000
     smaller = min(load.served.values())
@@ -134,7 +139,7 @@ def test_traffic_split_routes_about_ten_percent_to_the_canary(emu: Emu) -> None:
 
 def test_split_change_and_undeploy_under_load_fail_no_request(emu: Emu) -> None:
     apply(str(QUICKSTART))
-    load = Load(predict_url(emu.url), budget=20_000).start()
+    load = Load(predict_url(emu.url), emu.token, budget=20_000).start()
     try:
         half = emu.write(
             "half.yaml", "endpoints:\n  - name: iris\n    traffic: {stable: 50, canary: 50}\n"
@@ -166,8 +171,9 @@ def test_sampled_requests_are_logged_once_and_survive_a_restart(
     monkeypatch.chdir(tmp_path)
     with EmulatorServer(data_dir) as server:
         monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
+        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_TOKEN", server.token)
         apply(str(QUICKSTART))
-        load = Load(predict_url(server.url), threads=2, budget=300).start().wait()
+        load = Load(predict_url(server.url), server.token, threads=2, budget=300).start().wait()
         assert load.failures == []
     with EmulatorServer(data_dir):  # a restart on the same data dir
         pass

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from emu_helpers import Clients
+from emu_helpers import Clients, remember
 
 from vertexdeploy.emulator.server import EmulatorServer
 
@@ -14,6 +14,7 @@ from vertexdeploy.emulator.server import EmulatorServer
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
     with EmulatorServer(tmp_path / "emu") as server:
+        remember(server.url, server.token)
         yield server
 
 

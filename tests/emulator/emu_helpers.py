@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1 as v1
+from google.oauth2.credentials import Credentials
+
+from vertexdeploy.emulator.auth import auth_headers
 
 PARENT = "projects/test-project/locations/us-central1"
+
+# Each emulator's bearer token by origin (``http://127.0.0.1:PORT``): the fixtures and tests
+# that start one call ``remember``, so ``http`` and ``Clients`` authenticate by URL alone.
+_TOKENS: dict[str, str] = {}
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def remember(url: str, token: str) -> None:
+    _TOKENS[_origin(url)] = token
+
+
+def token_for(url: str) -> str | None:
+    return _TOKENS.get(_origin(url))
+
+
+def credentials(url: str) -> Credentials:
+    """The emulator's token as static SDK credentials (valid, never refreshed)."""
+    return Credentials(token=token_for(url) or "")
 
 
 class Clients:
     """The GAPIC REST clients pointed at one emulator."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
+        if token is not None:
+            remember(url, token)
         opts = {"api_endpoint": url}
-        creds = AnonymousCredentials()
+        creds = credentials(url)
         self.url = url
         self.models = v1.ModelServiceClient(
             client_options=opts, transport="rest", credentials=creds
@@ -32,9 +59,10 @@ class Clients:
 def http(
     url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
-    """A raw request; returns (status, parsed JSON or None)."""
+    """A raw request with the emulator's token; returns (status, parsed JSON or None)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    sent = {**auth_headers(token_for(url)), **(headers or {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=sent)
     if data is not None:
         req.add_header("content-type", "application/json")
     try:
@@ -71,7 +99,7 @@ def put_model_files(url: str, prefix: str = "model", bucket: str = "bucket") -> 
         f"{url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={prefix}/model.joblib",
         data=_MODEL_BYTES[0],
         method="POST",
-        headers={"content-type": "application/octet-stream"},
+        headers={"content-type": "application/octet-stream", **auth_headers(token_for(url))},
     )
     with urllib.request.urlopen(req, timeout=10):
         pass

@@ -11,9 +11,8 @@ from typing import Any
 
 import joblib
 import pytest
-from emu_helpers import PARENT, SKLEARN_IMAGE, Clients, put_model_files, upload
+from emu_helpers import PARENT, SKLEARN_IMAGE, Clients, credentials, put_model_files, upload
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1 as v1
 from google.cloud import storage
 from sklearn.datasets import load_iris
@@ -29,7 +28,7 @@ TERMINAL = {S.JOB_STATE_SUCCEEDED, S.JOB_STATE_FAILED, S.JOB_STATE_CANCELLED}
 def gcs(emulator: EmulatorServer) -> storage.Client:
     client = storage.Client(
         project="test-project",
-        credentials=AnonymousCredentials(),
+        credentials=credentials(emulator.url),
         client_options={"api_endpoint": emulator.url},
     )
     client.create_bucket("data")
@@ -256,7 +255,7 @@ def test_cancel_stops_a_running_job_between_batches(clients: Clients, gcs: stora
 def test_a_restarted_emulator_runs_the_jobs_a_killed_one_left(tmp_path: Path) -> None:
     data = tmp_path / "emu"
     with EmulatorServer(data) as emu:
-        c = Clients(emu.url)
+        c = Clients(emu.url, emu.token)
         emu.state.batch_executor = None  # as if killed before any job ran
         model = upload(c, "iris", "iris").model
         emu.state.buckets.write_bytes("gs://data/in.jsonl", b"[5.1, 3.5, 1.4, 0.2]\n")
@@ -269,7 +268,7 @@ def test_a_restarted_emulator_runs_the_jobs_a_killed_one_left(tmp_path: Path) ->
             doc["state"] = state
             jobs.save(emu.state.store, doc)
     with EmulatorServer(data) as emu:
-        c = Clients(emu.url)
+        c = Clients(emu.url, emu.token)
         assert wait(c, pending).state == S.JOB_STATE_SUCCEEDED
         assert wait(c, running).state == S.JOB_STATE_SUCCEEDED
         assert wait(c, cancelling).state == S.JOB_STATE_CANCELLED

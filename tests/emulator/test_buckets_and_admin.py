@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from emu_helpers import PARENT, Clients, create_endpoint, deployed, http, upload
+from emu_helpers import PARENT, Clients, create_endpoint, credentials, deployed, http, upload
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from vertexdeploy.emulator.apierror import ApiError
@@ -21,7 +20,7 @@ from vertexdeploy.emulator.server import EmulatorServer
 def gcs(emulator: EmulatorServer) -> storage.Client:
     return storage.Client(
         project="test-project",
-        credentials=AnonymousCredentials(),
+        credentials=credentials(emulator.url),
         client_options={"api_endpoint": emulator.url},
     )
 

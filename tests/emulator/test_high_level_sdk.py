@@ -6,8 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from emu_helpers import SKLEARN_IMAGE, put_model_files
-from google.auth.credentials import AnonymousCredentials
+from emu_helpers import SKLEARN_IMAGE, credentials, put_model_files
 
 from vertexdeploy.emulator.server import EmulatorServer
 
@@ -22,7 +21,7 @@ def sdk(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
     aiplatform.init(
         project=PROJECT,
         location=LOCATION,
-        credentials=AnonymousCredentials(),
+        credentials=credentials(emulator.url),
         api_transport="rest",
         api_endpoint=emulator.url,
     )
@@ -41,7 +40,7 @@ def test_model_endpoint_deploy_update_undeploy(sdk: EmulatorServer) -> None:
         serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest",
         labels={"stack": "demo"},
         model_id="iris",
-        credentials=AnonymousCredentials(),
+        credentials=credentials(sdk.url),
         project=PROJECT,
         location=LOCATION,
     )

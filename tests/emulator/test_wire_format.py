@@ -15,6 +15,7 @@ from emu_helpers import (
     deploy,
     http,
     put_model_files,
+    remember,
     upload,
 )
 from google.cloud import aiplatform_v1 as v1
@@ -175,6 +176,7 @@ def test_enums_sent_as_ints_are_accepted(clients: Clients) -> None:
 
 def test_operation_delay_reports_not_done(tmp_path: Any) -> None:
     with EmulatorServer(tmp_path / "emu", operation_delay_s=600) as emu:
+        remember(emu.url, emu.token)
         op = post(f"{emu.url}/v1/{PARENT}/endpoints", {"displayName": "e"})
         assert not op.get("done") and "response" not in op
         polled = get(f"{emu.url}/ui/{op['name']}")
@@ -191,7 +193,7 @@ def test_operation_delay_reports_not_done(tmp_path: Any) -> None:
 
 def test_sdk_polls_until_done(tmp_path: Any) -> None:
     with EmulatorServer(tmp_path / "emu", operation_delay_s=0.2) as emu:
-        c = Clients(emu.url)
+        c = Clients(emu.url, emu.token)
         ep = create_endpoint(c)
         model = upload(c).model
         assert deploy(c, ep.name, model, "a").id == "a"

@@ -64,6 +64,7 @@ def emu(
     """A real emulator on a free port; the CLI and promotion state pointed at it."""
     with EmulatorServer(tmp_path / "emulator") as server:
         monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
+        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_TOKEN", server.token)
         monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
         monkeypatch.setenv("BAKE_SECONDS", bake_seconds)
         monkeypatch.chdir(tmp_path)

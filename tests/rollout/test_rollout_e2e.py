@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from vertexdeploy.cli.main import cli
 from vertexdeploy.cli.promote_cmd import promote, rollback
+from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,17 +27,16 @@ PREDICT = "/v1/projects/demo-project/locations/us-central1/endpoints/quickstart-
 class Traffic:
     """Clients calling :predict in a loop until stopped, like production traffic would."""
 
-    def __init__(self, url: str, clients: int = 4) -> None:
+    def __init__(self, url: str, token: str, clients: int = 4) -> None:
         self.url, self.stop = url + PREDICT, threading.Event()
+        self.headers = {"Content-Type": "application/json", **auth_headers(token)}
         self.sent = 0
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
     def _run(self) -> None:
         body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}).encode()
         while not self.stop.is_set():
-            req = urllib.request.Request(
-                self.url, data=body, headers={"Content-Type": "application/json"}
-            )
+            req = urllib.request.Request(self.url, data=body, headers=self.headers)
             try:
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     resp.read()
@@ -76,7 +76,7 @@ GATES = "endpoints:\n  - name: iris\n    rollout:\n      gates: {min_requests: 5
 def test_good_canary_promotes_and_plan_keeps_it(emu: EmulatorServer, tmp_path: Path) -> None:
     files = [QUICKSTART, overlay(tmp_path, GATES)]
     assert run(cli, "apply", "--auto-approve", *files).exit_code == 0
-    with Traffic(emu.url) as traffic:
+    with Traffic(emu.url, emu.token) as traffic:
         result = run(promote, *files, "--endpoint", "iris", "--output", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -110,7 +110,7 @@ def test_failing_canary_is_rolled_back(emu: EmulatorServer, tmp_path: Path) -> N
     files = [QUICKSTART, overlay(tmp_path, models + GATES)]
     applied = run(cli, "apply", "--auto-approve", *files)
     assert applied.exit_code == 0, applied.output
-    with Traffic(emu.url):
+    with Traffic(emu.url, emu.token):
         result = run(promote, *files, "--endpoint", "iris", "--output", "json")
     assert result.exit_code == 4, result.output
     data = json.loads(result.stdout)

@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 from vertexdeploy import deployer
 from vertexdeploy.cli.main import cli
 from vertexdeploy.cli.promote_cmd import promote
+from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
 from vertexdeploy.rollout import api
 
@@ -49,6 +50,7 @@ class Load:
     def __init__(
         self,
         base_url: str,
+        token: str,
         *,
         clients: int = 3,
         max_requests: int = 50_000,
@@ -56,6 +58,7 @@ class Load:
     ) -> None:
         assert urllib.parse.urlsplit(base_url).hostname == "127.0.0.1", base_url
         self.url = base_url + PREDICT
+        self.headers = {"Content-Type": "application/json", **auth_headers(token)}
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.sent = 0
         self.answered: Counter[str] = Counter()
@@ -72,9 +75,7 @@ class Load:
                 if self.sent >= self.max_requests:
                     return
                 self.sent += 1
-            req = urllib.request.Request(
-                self.url, data=body, headers={"Content-Type": "application/json"}
-            )
+            req = urllib.request.Request(self.url, data=body, headers=self.headers)
             try:
                 with urllib.request.urlopen(req, timeout=30) as resp:
                     answer = json.loads(resp.read())
@@ -115,7 +116,9 @@ def run(cmd: Any, *args: str) -> Result:
 
 def admin(server: EmulatorServer, path: str, method: str = "GET", **params: Any) -> Any:
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    req = urllib.request.Request(f"{server.url}{path}{query}", method=method)
+    req = urllib.request.Request(
+        f"{server.url}{path}{query}", method=method, headers=auth_headers(server.token)
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -132,7 +135,9 @@ def probe(server: EmulatorServer, n: int = 20) -> Counter[str]:
     seen: Counter[str] = Counter()
     for _ in range(n):
         req = urllib.request.Request(
-            server.url + PREDICT, data=body, headers={"Content-Type": "application/json"}
+            server.url + PREDICT,
+            data=body,
+            headers={"Content-Type": "application/json", **auth_headers(server.token)},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
             seen[json.loads(resp.read())["deployedModelId"]] += 1
@@ -231,7 +236,7 @@ def test_good_walk_under_load_fails_no_request_and_no_split(
     ids = deployed_ids(files)
     admin(emu, "/_emulator/requests", "DELETE")
     since = time.time()
-    with Load(emu.url) as load:
+    with Load(emu.url, emu.token) as load:
         result = run(promote, *files, "--endpoint", "iris", "--output", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -263,7 +268,7 @@ def test_slow_candidate_is_rolled_back_by_p99_at_its_first_gate(
     files = manifest(tmp_path, overlay)
     apply(*files)
     ids = deployed_ids(files)
-    with Load(emu.url) as load:
+    with Load(emu.url, emu.token) as load:
         result = run(promote, *files, "--endpoint", "iris")
     assert result.exit_code == 4, result.output
     # the output names the gate, the value observed and the limit
@@ -294,7 +299,7 @@ def test_disagreeing_candidate_is_rolled_back_by_disagreement(
     files = manifest(tmp_path, overlay)
     apply(*files)
     ids = deployed_ids(files)
-    with Load(emu.url) as load:
+    with Load(emu.url, emu.token) as load:
         result = run(promote, *files, "--endpoint", "iris", "--output", "json")
     assert result.exit_code == 4, result.output
     data = json.loads(result.stdout)
@@ -361,7 +366,7 @@ def test_killed_promotion_resumes_at_its_step(
             raise KeyboardInterrupt
         time.sleep(seconds)
 
-    with Load(emu.url) as load:
+    with Load(emu.url, emu.token) as load:
         # 1. a job walks 20% (passes), sets 50%, and is killed during that bake
         target, policy, stack, spec_hash = deployer.rollout_context(files, "iris")
         with pytest.raises(KeyboardInterrupt):

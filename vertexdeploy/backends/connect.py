@@ -1,8 +1,9 @@
 """Pick the backend for a manifest's target: the local emulator or Vertex AI.
 
-For ``target: local`` the emulator is found through ``VERTEXDEPLOY_EMULATOR_URL`` or the
-pid/port file in its data dir (``VERTEXDEPLOY_EMULATOR_DIR``, default
-``.vertexdeploy/emulator``); when none runs, one is started detached.
+For ``target: local`` the emulator is found through ``VERTEXDEPLOY_EMULATOR_URL`` (with its
+token in ``VERTEXDEPLOY_EMULATOR_TOKEN``) or the pid/port and token files in its data dir
+(``VERTEXDEPLOY_EMULATOR_DIR``, default ``.vertexdeploy/emulator``); when none runs, one is
+started detached.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ def emulator_data_dir() -> Path:
 
 
 def emulator_url(start: bool = True) -> str:
+    return emulator_target(start)[0]
+
+
+def emulator_target(start: bool = True) -> tuple[str, str | None]:
+    """The local emulator's URL and bearer token (None when none is known: calls get 401)."""
     url = os.environ.get("VERTEXDEPLOY_EMULATOR_URL")
     if url:
-        return url.rstrip("/")
+        from vertexdeploy.emulator.auth import TOKEN_ENV
+
+        return url.rstrip("/"), os.environ.get(TOKEN_ENV) or None
     from vertexdeploy.emulator import daemon
 
     data_dir = emulator_data_dir()
@@ -39,15 +47,16 @@ def emulator_url(start: bool = True) -> str:
             f"started the local Vertex AI emulator at {info.url} (data: {data_dir})",
             file=sys.stderr,
         )
-    return info.url
+    return info.url, info.token or None
 
 
 def backend_for(manifest: Manifest) -> VertexBackend:
-    endpoint = emulator_url() if manifest.target == "local" else None
+    endpoint, token = emulator_target() if manifest.target == "local" else (None, None)
     conn = Connection(
         project=manifest.project,
         region=manifest.region,
         api_endpoint=endpoint,
         staging_bucket=manifest.staging_bucket,
+        token=token,
     )
     return VertexBackend(conn, manifest.stack)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vertexdeploy.backends.vertex import VertexBackend
+from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.errors import BackendError, TransientBackendError
 from vertexdeploy.rollout.target import Disagreement, WindowMetrics
 
@@ -56,7 +57,7 @@ class EmulatorRolloutTarget(_TrafficMixin):
             url,
             data=data,
             method="POST" if data else "GET",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **auth_headers(self.backend.conn.token)},
         )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:

@@ -3,7 +3,7 @@
 It drives the ``google.cloud.aiplatform_v1`` GAPIC clients with explicit project, location
 and client options (no ``aiplatform.init``, no global state). The same code reaches Vertex
 AI (regional endpoint, Application Default Credentials, default transport) and the local
-emulator (its URL, REST transport, anonymous credentials).
+emulator (its URL, REST transport, its bearer token as static credentials).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +50,7 @@ class Connection:
     region: str
     api_endpoint: str | None = None  # e.g. http://127.0.0.1:8080 for the emulator
     staging_bucket: str = ""
+    token: str | None = field(default=None, repr=False)  # the emulator's bearer token
 
     @property
     def local(self) -> bool:
@@ -58,6 +59,12 @@ class Connection:
     @property
     def parent(self) -> str:
         return f"projects/{self.project}/locations/{self.region}"
+
+    def local_credentials(self) -> Any:
+        """The emulator's bearer token as static credentials (without one, calls get 401)."""
+        from vertexdeploy.backends.emulator_credentials import EmulatorCredentials
+
+        return EmulatorCredentials(self.token)
 
 
 def _to_dict(message: Any) -> dict[str, Any]:
@@ -102,10 +109,8 @@ class VertexBackend:
 
     def _client_kwargs(self) -> dict[str, Any]:
         if self.conn.local:
-            from google.auth.credentials import AnonymousCredentials
-
             return {
-                "credentials": AnonymousCredentials(),
+                "credentials": self.conn.local_credentials(),
                 "transport": "rest",
                 "client_options": {"api_endpoint": self.conn.api_endpoint},
             }
@@ -141,11 +146,9 @@ class VertexBackend:
         from google.cloud import storage  # type: ignore[attr-defined]
 
         if self.conn.local:
-            from google.auth.credentials import AnonymousCredentials
-
             return storage.Client(
                 project=self.conn.project,
-                credentials=AnonymousCredentials(),
+                credentials=self.conn.local_credentials(),
                 client_options={"api_endpoint": self.conn.api_endpoint},
             )
         return storage.Client(project=self.conn.project)

@@ -66,7 +66,11 @@ def stop(data_dir: Path) -> None:
 @output_option
 @handle_errors
 def status(data_dir: Path, output: str) -> None:
-    """Show whether the emulator runs, its URL, and what it holds."""
+    """Show whether the emulator runs, its URL, and what it holds.
+
+    ``--output json`` also prints its bearer token (the data dir's owner may read it anyway);
+    the text output only says where the token file is, so it is not left on screens or logs.
+    """
     from vertexdeploy.emulator import daemon
 
     info = daemon.status(data_dir)
@@ -78,5 +82,6 @@ def status(data_dir: Path, output: str) -> None:
     else:
         click.echo("not running")
     click.echo(f"data dir {info['data_dir']}")
+    click.echo(f"token    in {info['token_file']} (mode 0600; --output json prints it)")
     for label, count in info["resources"].items():
         click.echo(f"  {label:<34} {count}")

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from vertexdeploy.emulator import EMULATOR_VERSION
 from vertexdeploy.emulator.apierror import ApiError, invalid
+from vertexdeploy.emulator.content_type import require_json
 from vertexdeploy.emulator.faults import parse_rule
 from vertexdeploy.emulator.state import EmulatorState
 
@@ -25,6 +26,8 @@ def _state(request: Request) -> EmulatorState:
 
 async def _json(request: Request) -> dict[str, Any]:
     raw = await request.body()
+    if raw.strip():
+        require_json(request.headers.get("content-type"))
     try:
         body = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:

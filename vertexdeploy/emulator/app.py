@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -31,6 +32,8 @@ from vertexdeploy.emulator import (
     predict_routes,
 )
 from vertexdeploy.emulator.apierror import ApiError, invalid, not_found, status_for_http
+from vertexdeploy.emulator.auth import BearerAuth
+from vertexdeploy.emulator.content_type import require_json
 from vertexdeploy.emulator.monitoring import routes as monitoring_routes
 from vertexdeploy.emulator.routing import ApiRoute, Call
 from vertexdeploy.emulator.state import EmulatorState
@@ -73,6 +76,7 @@ async def _run(found: ApiRoute, params: dict[str, str], request: Request) -> Res
     raw = await request.body()
     body: dict[str, Any] = {}
     if not found.raw_body and raw.strip():
+        require_json(request.headers.get("content-type"))
         try:
             parsed = json.loads(raw)
         except ValueError as exc:
@@ -121,9 +125,21 @@ async def dispatch(request: Request) -> Response:
     return response
 
 
-def create_app(state: EmulatorState) -> Starlette:
-    """The emulator app over ``state``; it does not own or close the state."""
-    routes = [*admin.ROUTES, *observe_routes.ROUTES, *monitoring_routes.ADMIN_ROUTES]
-    app = Starlette(routes=[*routes, Route("/{path:path}", dispatch, methods=_METHODS)])
+ADMIN_ROUTES: list[Route] = [
+    *admin.ROUTES,
+    *observe_routes.ROUTES,
+    *monitoring_routes.ADMIN_ROUTES,
+]
+
+
+def create_app(state: EmulatorState, token: str) -> Starlette:
+    """The emulator app over ``state``; it does not own or close the state.
+
+    Every request must carry ``token`` as a bearer token (``auth.BearerAuth``).
+    """
+    app = Starlette(
+        routes=[*ADMIN_ROUTES, Route("/{path:path}", dispatch, methods=_METHODS)],
+        middleware=[Middleware(BearerAuth, token=token)],
+    )
     app.state.emulator = state
     return app

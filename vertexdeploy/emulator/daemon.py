@@ -1,7 +1,8 @@
 """Start, find, stop and inspect a detached emulator process for a data directory.
 
-The running process keeps ``<data_dir>/emulator.json`` (pid, port, url) while it serves; a file
-whose process is gone or does not answer the health route is stale and removed.
+The running process keeps ``<data_dir>/emulator.json`` (pid, port, url) while it serves, and
+its bearer token in ``<data_dir>/token``; a file whose process is gone or does not answer the
+health route with that token is stale and removed.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vertexdeploy.emulator.auth import auth_headers, read_token, token_path
+from vertexdeploy.emulator.private import private_data_dir, private_file
 from vertexdeploy.errors import EmulatorError
 
 INFO_FILE = "emulator.json"
@@ -31,14 +34,16 @@ class EmulatorInfo:
     pid: int
     port: int
     data_dir: str
+    token: str = field(default="", repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _healthy(url: str, timeout: float = 2.0) -> bool:
+def _healthy(url: str, token: str | None, timeout: float = 2.0) -> bool:
+    req = urllib.request.Request(f"{url}/_emulator/health", headers=auth_headers(token))
     try:
-        with urllib.request.urlopen(f"{url}/_emulator/health", timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return bool(json.loads(resp.read()).get("ok"))
     except (OSError, ValueError):
         return False
@@ -79,11 +84,14 @@ def find_running(data_dir: Path) -> EmulatorInfo | None:
     data = _read_info(data_dir)
     if data is None:
         return None
+    token = read_token(data_dir) or ""
     try:
-        info = EmulatorInfo(str(data["url"]), int(data["pid"]), int(data["port"]), str(data_dir))
+        info = EmulatorInfo(
+            str(data["url"]), int(data["pid"]), int(data["port"]), str(data_dir), token
+        )
     except (KeyError, TypeError, ValueError):
         info = None
-    if info is None or not _alive(info.pid) or not _healthy(info.url):
+    if info is None or not _alive(info.pid) or not _healthy(info.url, token):
         (data_dir / INFO_FILE).unlink(missing_ok=True)
         return None
     return info
@@ -98,12 +106,12 @@ def start_detached(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> Em
     running = find_running(data_dir)
     if running is not None:
         return running
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(data_dir)
     cmd = [
         sys.executable, "-m", "vertexdeploy.emulator",
         "--data-dir", str(data_dir), "--host", host, "--port", str(port),
     ]  # fmt: skip
-    with (data_dir / LOG_FILE).open("ab") as log:
+    with private_file(data_dir / LOG_FILE).open("ab") as log:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
@@ -113,8 +121,9 @@ def start_detached(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> Em
             tail = (data_dir / LOG_FILE).read_text(errors="replace")[-2000:]
             raise EmulatorError(f"The emulator exited with code {proc.returncode}:\n{tail}")
         data = _read_info(data_dir)
-        if data and data.get("pid") == proc.pid and _healthy(str(data["url"]), timeout=1):
-            return EmulatorInfo(str(data["url"]), proc.pid, int(data["port"]), str(data_dir))
+        token = read_token(data_dir) or ""
+        if data and data.get("pid") == proc.pid and _healthy(str(data["url"]), token, timeout=1):
+            return EmulatorInfo(str(data["url"]), proc.pid, int(data["port"]), str(data_dir), token)
         time.sleep(0.02)
     proc.kill()
     raise EmulatorError(f"The emulator did not become healthy within 20 s; see {LOG_FILE}.")
@@ -148,7 +157,10 @@ _COUNTED = {
 
 
 def status(data_dir: Path) -> dict[str, Any]:
-    """Whether an emulator serves ``data_dir``, where, and how many resources it holds."""
+    """Whether an emulator serves ``data_dir``, where, its token, and what it holds.
+
+    The token is the caller's to see: only the data dir's owner can read its token file.
+    """
     data_dir = Path(data_dir).resolve()
     info = find_running(data_dir)
     counts = {label: 0 for label in _COUNTED.values()}
@@ -166,6 +178,8 @@ def status(data_dir: Path) -> dict[str, Any]:
     return {
         "running": info is not None,
         "url": info.url if info else None,
+        "token": info.token if info else None,
+        "token_file": str(token_path(data_dir)),
         "pid": info.pid if info else None,
         "data_dir": str(data_dir),
         "resources": counts,

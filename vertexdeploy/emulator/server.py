@@ -1,7 +1,8 @@
 """Run the emulator: in a background thread (tests, benchmarks) or in the foreground (CLI).
 
 The listening socket is bound before uvicorn starts, so port 0 gives a free port with no race
-and ``.port`` is known at once.
+and ``.port`` is known at once. Each start makes a fresh bearer token (``.token``) and writes
+it to ``<data_dir>/token`` (0600) before serving; every request must carry it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from starlette.applications import Starlette
 
 from vertexdeploy.emulator import EMULATOR_VERSION
 from vertexdeploy.emulator.app import create_app
+from vertexdeploy.emulator.auth import check_token, new_token, token_path, write_token
 from vertexdeploy.emulator.faults import FaultRule
+from vertexdeploy.emulator.private import write_private
 from vertexdeploy.emulator.state import EmulatorState
 from vertexdeploy.errors import EmulatorError
 
@@ -75,7 +78,11 @@ def _config(app: Starlette) -> uvicorn.Config:
 
 
 class EmulatorServer:
-    """The emulator on a background thread: ``with EmulatorServer(tmp) as emu: emu.url``."""
+    """The emulator on a background thread: ``with EmulatorServer(tmp) as emu: emu.url``.
+
+    Clients send ``Authorization: Bearer <emu.token>``; pass ``token=`` to fix it (e.g. to
+    keep one across a restart), otherwise each server makes a fresh one.
+    """
 
     def __init__(
         self,
@@ -84,12 +91,15 @@ class EmulatorServer:
         port: int = 0,
         operation_delay_s: float = 0.0,
         faults: Iterable[FaultRule] = (),
+        token: str | None = None,
     ) -> None:
         self.host = host
+        self.token = check_token(token) if token is not None else new_token()
         self.state = EmulatorState.open(Path(data_dir), operation_delay_s)
         for rule in faults:
             self.state.faults.add(rule)
-        self.app = create_app(self.state)
+        write_token(self.state.data_dir, self.token)
+        self.app = create_app(self.state, self.token)
         self._sock = bind_socket(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.url = url_for(host, self.port)
@@ -137,14 +147,20 @@ def serve_forever(
     faults: Iterable[FaultRule] = (),
     announce: bool = True,
 ) -> None:
-    """Serve in this thread until SIGINT/SIGTERM; keeps ``<data_dir>/emulator.json`` meanwhile."""
+    """Serve in this thread until SIGINT/SIGTERM; keeps ``<data_dir>/emulator.json`` meanwhile.
+
+    A fresh token is written to ``<data_dir>/token`` before the info file, so whoever sees
+    the info file can read the token (if the file modes let them: only the owner).
+    """
     if not is_loopback(host):
         print(
-            f"warning: binding the emulator to {host}: it has no authentication and anyone "
-            "who can reach this address can change its state.",
+            f"warning: binding the emulator to {host}: its bearer token is sent in clear "
+            "over plain HTTP, so anyone who can watch this network can take it and deploy "
+            "code (custom predictors, pickles) to it. Prefer 127.0.0.1.",
             file=sys.stderr,
         )
     data_dir = Path(data_dir).resolve()
+    token = new_token()
     state = EmulatorState.open(data_dir, operation_delay_s)
     for rule in faults:
         state.faults.add(rule)
@@ -160,15 +176,18 @@ def serve_forever(
         "started_at": time.time(),
     }
     info_path = data_dir / INFO_FILE
-    tmp = info_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, info_path)
+    write_token(data_dir, token)
+    write_private(info_path, json.dumps(info, indent=2).encode())
     if announce:
-        print(f"Vertex AI emulator listening on {info['url']} (data: {data_dir})", flush=True)
+        print(
+            f"Vertex AI emulator listening on {info['url']} (data: {data_dir}; "
+            f"bearer token in {token_path(data_dir)})",
+            flush=True,
+        )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _exit_on_term)
     try:
-        uvicorn.Server(_config(create_app(state))).run(sockets=[sock])
+        uvicorn.Server(_config(create_app(state, token))).run(sockets=[sock])
     finally:
         try:
             current = json.loads(info_path.read_text())

@@ -11,6 +11,7 @@ from vertexdeploy.emulator.buckets import BucketStore
 from vertexdeploy.emulator.faults import Faults
 from vertexdeploy.emulator.inflight import DeploysInFlight
 from vertexdeploy.emulator.operations import Operations
+from vertexdeploy.emulator.private import private_data_dir
 from vertexdeploy.emulator.requestlog import RequestLog
 from vertexdeploy.emulator.store import Store
 
@@ -32,7 +33,7 @@ class EmulatorState:
 
     @classmethod
     def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(data_dir)  # 0700: it holds the token, artifacts and request logs
         store = Store(data_dir / "state.db")
         state = cls(
             data_dir=data_dir,

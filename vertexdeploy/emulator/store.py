@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vertexdeploy.emulator.apierror import not_found
+from vertexdeploy.emulator.private import private_dirs, private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -34,7 +35,7 @@ class Store:
     """Thread-safe document store; ``transaction()`` groups writes into one commit."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(private_dirs(path.parent) / path.name)  # -wal/-shm inherit its 0600
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0

@@ -9,6 +9,7 @@ live in ``crosscheck.py`` so every problem can be reported at once.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -335,7 +336,20 @@ class Manifest(Spec):
     batch_jobs: tuple[BatchJobSpec, ...] = ()
 
     def model(self, name: str) -> ModelSpec | None:
-        return next((m for m in self.models if m.name == name), None)
+        """The first model so named, from an index built once: every reference resolves in
+        constant time, so checking a manifest stays linear in its size."""
+        models, index = self.model_index
+        if models is not self.models:  # a model_copy carried the index of other models
+            del self.__dict__["model_index"]
+            models, index = self.model_index
+        return index.get(name)
+
+    @cached_property
+    def model_index(self) -> tuple[tuple[ModelSpec, ...], dict[str, ModelSpec]]:
+        index: dict[str, ModelSpec] = {}
+        for m in self.models:
+            index.setdefault(m.name, m)
+        return self.models, index
 
     def endpoint(self, name: str) -> EndpointSpec | None:
         return next((e for e in self.endpoints if e.name == name), None)

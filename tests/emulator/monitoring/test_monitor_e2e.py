@@ -25,6 +25,7 @@ def emu(
 ) -> Iterator[EmulatorServer]:
     with EmulatorServer(tmp_path / "emulator") as server:
         monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
+        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_TOKEN", server.token)
         monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
         monkeypatch.chdir(tmp_path)
         yield server

@@ -7,7 +7,7 @@ import io
 import urllib.request
 from typing import Any
 
-from emu_helpers import PARENT, Clients, create_endpoint, deploy, http, upload
+from emu_helpers import PARENT, Clients, create_endpoint, deploy, http, token_for, upload
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import json_format
 from sklearn.datasets import load_iris
@@ -24,7 +24,7 @@ def _put(url: str, bucket: str, name: str, data: bytes) -> None:
         f"{url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
         data=data,
         method="POST",
-        headers={"content-type": "text/csv"},
+        headers={"content-type": "text/csv", "Authorization": f"Bearer {token_for(url)}"},
     )
     with urllib.request.urlopen(req, timeout=10):
         pass

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1 as v1
+from google.oauth2.credentials import Credentials
 from serving_fixtures import SKLEARN_IMAGE, Saved
 
 from vertexdeploy.emulator.server import EmulatorServer
@@ -27,7 +27,7 @@ def test_sdk_predict_is_served_by_the_deployed_model(
         kw: dict[str, Any] = {
             "client_options": {"api_endpoint": emu.url},
             "transport": "rest",
-            "credentials": AnonymousCredentials(),
+            "credentials": Credentials(token=emu.token),
         }
         ms, es = v1.ModelServiceClient(**kw), v1.EndpointServiceClient(**kw)
         ps = v1.PredictionServiceClient(**kw)

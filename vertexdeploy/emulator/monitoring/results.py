@@ -23,6 +23,8 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from vertexdeploy.emulator.private import private_dirs, private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -113,7 +115,7 @@ class Results:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(private_dirs(path.parent) / path.name)  # 0600, as its -wal
         with self._conn() as conn:
             conn.executescript(SCHEMA)
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vertexdeploy.emulator.private import private_dirs, private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
   request_id TEXT NOT NULL UNIQUE,
@@ -95,7 +97,7 @@ def new_request_id() -> str:
 
 def connect(db_path: str | Path) -> sqlite3.Connection:
     """Open (and create) the predictions database in WAL mode."""
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    private_file(private_dirs(Path(db_path).parent) / Path(db_path).name)  # 0600, as its -wal
     conn = sqlite3.connect(str(db_path), check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
