@@ -93,12 +93,12 @@ def test_fault_injection_deploy_fails_twice_then_succeeds(clients: Clients) -> N
     )
     assert status == 200 and body["faults"][0]["count"] == 2
     with pytest.raises(gexc.ServiceUnavailable):
-        clients.endpoints.deploy_model(endpoint=ep.name, deployed_model=deployed(model, "a"))
+        clients.endpoints.deploy_model(endpoint=ep.name, deployed_model=deployed(model, "7"))
     retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable), initial=0.01, maximum=0.02)
     op = clients.endpoints.deploy_model(
-        endpoint=ep.name, deployed_model=deployed(model, "a"), retry=retry
+        endpoint=ep.name, deployed_model=deployed(model, "7"), retry=retry
     )
-    assert op.result(30).deployed_model.id == "a"
+    assert op.result(30).deployed_model.id == "7"
     log = http(f"{clients.url}/_emulator/requests")[1]
     statuses = [e["status"] for e in log if e["rpc"] == "DeployModel"]
     assert statuses == [503, 503, 200]

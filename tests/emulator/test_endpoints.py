@@ -28,43 +28,43 @@ def test_deploy_split_and_undeploy(clients: Clients) -> None:
     model = upload(clients).model
     upload(clients, model_id="", parent_model=model, aliases=["v2"])
     ep = create_endpoint(clients)
-    first = deploy(clients, ep.name, model, "blue")
-    assert first.id == "blue" and first.model == model and first.model_version_id == "1"
-    assert clients.endpoints.get_endpoint(name=ep.name).traffic_split == {"blue": 100}
-    second = deploy(clients, ep.name, f"{model}@v2", "green", {"0": 10, "blue": 90})
+    first = deploy(clients, ep.name, model, "101")
+    assert first.id == "101" and first.model == model and first.model_version_id == "1"
+    assert clients.endpoints.get_endpoint(name=ep.name).traffic_split == {"101": 100}
+    second = deploy(clients, ep.name, f"{model}@v2", "102", {"0": 10, "101": 90})
     assert second.model_version_id == "2"
     got = clients.endpoints.get_endpoint(name=ep.name)
-    assert got.traffic_split == {"blue": 90, "green": 10}
-    assert [d.id for d in got.deployed_models] == ["blue", "green"]
+    assert got.traffic_split == {"101": 90, "102": 10}
+    assert [d.id for d in got.deployed_models] == ["101", "102"]
     third = deploy(clients, ep.name, model)  # generated id, no split: split unchanged
     assert third.id.isdigit()
-    assert clients.endpoints.get_endpoint(name=ep.name).traffic_split == {"blue": 90, "green": 10}
+    assert clients.endpoints.get_endpoint(name=ep.name).traffic_split == {"101": 90, "102": 10}
     # undeploy a model that has traffic without a new split: refused
     with pytest.raises(gexc.BadRequest) as err:
-        clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id="blue").result(30)
+        clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id="101").result(30)
     assert "traffic" in str(err.value)
     # zero-traffic model: allowed, split unchanged
     clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id=third.id).result(30)
     # patch traffic (synchronous) then undeploy
     updated = clients.endpoints.update_endpoint(
-        endpoint=v1.Endpoint(name=ep.name, traffic_split={"green": 100}),
+        endpoint=v1.Endpoint(name=ep.name, traffic_split={"102": 100}),
         update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
     )
-    assert updated.traffic_split == {"green": 100}
-    clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id="blue").result(30)
+    assert updated.traffic_split == {"102": 100}
+    clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id="101").result(30)
     # undeploy with an explicit new split
-    deploy(clients, ep.name, model, "red", {"0": 50, "green": 50})
+    deploy(clients, ep.name, model, "103", {"0": 50, "102": 50})
     clients.endpoints.undeploy_model(
-        endpoint=ep.name, deployed_model_id="green", traffic_split={"red": 100}
+        endpoint=ep.name, deployed_model_id="102", traffic_split={"103": 100}
     ).result(30)
     got = clients.endpoints.get_endpoint(name=ep.name)
-    assert got.traffic_split == {"red": 100} and [d.id for d in got.deployed_models] == ["red"]
+    assert got.traffic_split == {"103": 100} and [d.id for d in got.deployed_models] == ["103"]
     refs = clients.models.get_model(name=f"{model}@2").deployed_models
     assert list(refs) == []
     refs = clients.models.get_model(name=f"{model}@1").deployed_models
-    assert [(r.endpoint, r.deployed_model_id) for r in refs] == [(ep.name, "red")]
+    assert [(r.endpoint, r.deployed_model_id) for r in refs] == [(ep.name, "103")]
     # the last model may be undeployed, leaving an empty split
-    clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id="red").result(30)
+    clients.endpoints.undeploy_model(endpoint=ep.name, deployed_model_id="103").result(30)
     got = clients.endpoints.get_endpoint(name=ep.name)
     assert dict(got.traffic_split) == {} and list(got.deployed_models) == []
     clients.endpoints.delete_endpoint(name=ep.name).result(30)
@@ -97,12 +97,12 @@ def test_deploy_validation(clients: Clients) -> None:
         clients.endpoints.deploy_model(
             endpoint=f"{PARENT}/endpoints/missing", deployed_model=deployed(model)
         ).result(30)
-    try_deploy(deployed(model, "a"))
+    try_deploy(deployed(model, "7"))
     with pytest.raises(gexc.Conflict):
-        try_deploy(deployed(model, "a"), {"0": 0, "a": 100})
+        try_deploy(deployed(model, "7"), {"0": 0, "7": 100})
     with pytest.raises(gexc.BadRequest):
         clients.endpoints.update_endpoint(
-            endpoint=v1.Endpoint(name=ep.name, traffic_split={"a": 60}),
+            endpoint=v1.Endpoint(name=ep.name, traffic_split={"7": 60}),
             update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
         )
     with pytest.raises(gexc.BadRequest):
@@ -116,9 +116,9 @@ def test_deploy_validation(clients: Clients) -> None:
 def test_mutate_deployed_model(clients: Clients) -> None:
     model = upload(clients).model
     ep = create_endpoint(clients)
-    deploy(clients, ep.name, model, "a")
+    deploy(clients, ep.name, model, "7")
     dm = v1.DeployedModel(
-        id="a",
+        id="7",
         dedicated_resources=v1.DedicatedResources(
             min_replica_count=2,
             max_replica_count=5,
@@ -146,7 +146,7 @@ def test_mutate_deployed_model(clients: Clients) -> None:
     assert res.autoscaling_metric_specs[0].target == 70
     got = clients.endpoints.get_endpoint(name=ep.name).deployed_models[0]
     assert got.dedicated_resources.max_replica_count == 5
-    bad = v1.DeployedModel(id="a", dedicated_resources=v1.DedicatedResources(min_replica_count=9))
+    bad = v1.DeployedModel(id="7", dedicated_resources=v1.DedicatedResources(min_replica_count=9))
     with pytest.raises(gexc.BadRequest):
         clients.endpoints.mutate_deployed_model(
             endpoint=ep.name,

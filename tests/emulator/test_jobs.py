@@ -126,9 +126,9 @@ def monitoring_job(endpoint: str, dm_id: str) -> v1.ModelDeploymentMonitoringJob
 def test_monitoring_job_lifecycle(clients: Clients) -> None:
     model = upload(clients).model
     ep = create_endpoint(clients)
-    deploy(clients, ep.name, model, "a")
+    deploy(clients, ep.name, model, "7")
     job = clients.jobs.create_model_deployment_monitoring_job(
-        parent=PARENT, model_deployment_monitoring_job=monitoring_job(ep.name, "a")
+        parent=PARENT, model_deployment_monitoring_job=monitoring_job(ep.name, "7")
     )
     assert job.state == v1.JobState.JOB_STATE_RUNNING
     assert clients.endpoints.get_endpoint(name=ep.name).model_deployment_monitoring_job == job.name
@@ -164,23 +164,23 @@ def test_monitoring_job_validation(clients: Clients) -> None:
         )
 
     with pytest.raises(gexc.NotFound):
-        create(monitoring_job(f"{PARENT}/endpoints/missing", "a"))
+        create(monitoring_job(f"{PARENT}/endpoints/missing", "7"))
     with pytest.raises(gexc.BadRequest):  # nothing deployed yet
-        create(monitoring_job(ep.name, "a"))
+        create(monitoring_job(ep.name, "7"))
     status, body = http(
         f"{clients.url}/v1/{PARENT}/modelDeploymentMonitoringJobs",
         "POST",
         {
             "displayName": "w",
             "endpoint": ep.name,
-            "modelDeploymentMonitoringObjectiveConfigs": [{"deployedModelId": "a"}],
+            "modelDeploymentMonitoringObjectiveConfigs": [{"deployedModelId": "7"}],
             "modelDeploymentMonitoringScheduleConfig": {"monitorInterval": "3600s"},
         },
     )
     assert status == 400 and body["error"]["status"] == "FAILED_PRECONDITION"
-    deploy(clients, ep.name, model, "a")
+    deploy(clients, ep.name, model, "7")
     with pytest.raises(gexc.BadRequest):
         create(monitoring_job(ep.name, "ghost"))
-    create(monitoring_job(ep.name, "a"))
+    create(monitoring_job(ep.name, "7"))
     with pytest.raises(gexc.BadRequest):  # one job per endpoint
-        create(monitoring_job(ep.name, "a"))
+        create(monitoring_job(ep.name, "7"))

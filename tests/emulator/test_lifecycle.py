@@ -24,12 +24,12 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         c = Clients(emu.url, emu.token)
         model = upload(c).model
         ep = create_endpoint(c)
-        deploy(c, ep.name, model, "a")
+        deploy(c, ep.name, model, "7")
     with EmulatorServer(data) as emu:
         c = Clients(emu.url, emu.token)
         got = c.endpoints.get_endpoint(name=ep.name)
-        assert got.traffic_split == {"a": 100}
-        assert c.models.get_model(name=model).deployed_models[0].deployed_model_id == "a"
+        assert got.traffic_split == {"7": 100}
+        assert c.models.get_model(name=model).deployed_models[0].deployed_model_id == "7"
         # counters survive too: a new generated id does not collide
         assert upload(c, model_id="").model != model
 

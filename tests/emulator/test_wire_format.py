@@ -76,7 +76,7 @@ def test_resources_and_operations_parse_strictly(clients: Clients) -> None:
     endpoint = f"{PARENT}/endpoints/e1"
     dm = {
         "model": model,
-        "id": "a",
+        "id": "7",
         "dedicatedResources": {
             "machineSpec": {"machineType": "n1-standard-2"},
             "minReplicaCount": 1,
@@ -88,10 +88,10 @@ def test_resources_and_operations_parse_strictly(clients: Clients) -> None:
     strict(v1.ListEndpointsResponse, get(f"{base}/{PARENT}/endpoints"))
     strict(
         v1.Endpoint,
-        post(f"{base}/{endpoint}?updateMask=trafficSplit", {"trafficSplit": {"a": 100}}, "PATCH"),
+        post(f"{base}/{endpoint}?updateMask=trafficSplit", {"trafficSplit": {"7": 100}}, "PATCH"),
     )
     mutate = {
-        "deployedModel": {"id": "a", "dedicatedResources": {"maxReplicaCount": 3}},
+        "deployedModel": {"id": "7", "dedicatedResources": {"maxReplicaCount": 3}},
         "updateMask": "dedicatedResources.maxReplicaCount",
     }
     op = post(f"{base}/{endpoint}:mutateDeployedModel", mutate)
@@ -125,7 +125,7 @@ def test_resources_and_operations_parse_strictly(clients: Clients) -> None:
         "displayName": "w",
         "endpoint": endpoint,
         "modelDeploymentMonitoringObjectiveConfigs": [
-            {"deployedModelId": "a", "objectiveConfig": {"predictionDriftDetectionConfig": {}}}
+            {"deployedModelId": "7", "objectiveConfig": {"predictionDriftDetectionConfig": {}}}
         ],
         "modelDeploymentMonitoringScheduleConfig": {"monitorInterval": "3600s"},
     }
@@ -142,7 +142,7 @@ def test_resources_and_operations_parse_strictly(clients: Clients) -> None:
     op = post(f"{base}/{mjob['name']}", None, "DELETE")
     strict_operation(op, empty_pb2.Empty, v1.DeleteOperationMetadata)
 
-    body = {"deployedModelId": "a"}
+    body = {"deployedModelId": "7"}
     op = post(f"{base}/{endpoint}:undeployModel", body)
     strict_operation(op, v1.UndeployModelResponse, v1.UndeployModelOperationMetadata)
     for name in (endpoint, model):
@@ -196,6 +196,6 @@ def test_sdk_polls_until_done(tmp_path: Any) -> None:
         c = Clients(emu.url, emu.token)
         ep = create_endpoint(c)
         model = upload(c).model
-        assert deploy(c, ep.name, model, "a").id == "a"
+        assert deploy(c, ep.name, model, "7").id == "7"
         rpcs = [e["rpc"] for e in get(f"{emu.url}/_emulator/requests")]
         assert "GetOperation" in rpcs

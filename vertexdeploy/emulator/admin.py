@@ -5,7 +5,6 @@ They exist for tests and tooling, are not Vertex API, and are never written to t
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +16,9 @@ from vertexdeploy.emulator.apierror import ApiError, invalid
 from vertexdeploy.emulator.content_type import require_json
 from vertexdeploy.emulator.faults import parse_rule
 from vertexdeploy.emulator.state import EmulatorState
+from vertexdeploy.emulator.validation import JSON_BODY_LIMIT, non_negative, parse_json, too_large
+
+MAX_OPERATION_DELAY_S = 3600.0  # operations finish after this; longer would look like a hang
 
 
 def _state(request: Request) -> EmulatorState:
@@ -28,13 +30,9 @@ async def _json(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if raw.strip():
         require_json(request.headers.get("content-type"))
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise invalid("Body is not JSON.") from exc
-    if not isinstance(body, dict):
-        raise invalid("Body must be a JSON object.")
-    return body
+    if len(raw) > JSON_BODY_LIMIT:
+        raise too_large(JSON_BODY_LIMIT)
+    return parse_json(raw) if raw.strip() else {}
 
 
 def _guard(func: Any) -> Any:
@@ -59,13 +57,9 @@ async def config(request: Request) -> Response:
     if request.method == "POST":
         body = await _json(request)
         if "operation_delay_s" in body:
-            try:
-                delay = float(body["operation_delay_s"])
-            except (TypeError, ValueError) as exc:
-                raise invalid("operation_delay_s must be a number.") from exc
-            if delay < 0:
-                raise invalid("operation_delay_s must be >= 0.")
-            ops.delay_s = delay
+            ops.delay_s = non_negative(
+                body["operation_delay_s"], "operation_delay_s", MAX_OPERATION_DELAY_S
+            )
     return JSONResponse({"operation_delay_s": ops.delay_s})
 
 
@@ -74,8 +68,12 @@ async def faults(request: Request) -> Response:
     registry = _state(request).faults
     if request.method == "POST":
         body = await _json(request)
-        for item in body.get("faults", [body]) if "faults" in body else [body]:
-            registry.add(parse_rule(item))
+        items = body.get("faults", [body])
+        if not isinstance(items, list):
+            raise invalid("faults must be a list of rules.")
+        rules = [parse_rule(item) for item in items]  # all valid, or none is added
+        for rule in rules:
+            registry.add(rule)
     elif request.method == "DELETE":
         registry.clear()
     return JSONResponse({"faults": registry.rules()})

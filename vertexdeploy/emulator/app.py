@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 from typing import Any
@@ -30,8 +29,9 @@ from vertexdeploy.emulator import (
     observe_routes,
     operations,
     predict_routes,
+    validation,
 )
-from vertexdeploy.emulator.apierror import ApiError, invalid, not_found, status_for_http
+from vertexdeploy.emulator.apierror import ApiError, not_found, status_for_http
 from vertexdeploy.emulator.auth import BearerAuth
 from vertexdeploy.emulator.content_type import require_json
 from vertexdeploy.emulator.monitoring import routes as monitoring_routes
@@ -71,19 +71,50 @@ def _error(err: ApiError) -> Response:
     return JSONResponse(err.envelope(), status_code=err.http_code)
 
 
+# An over-limit body is read on (and thrown away) up to this much, so the client gets the 400.
+_DRAIN_LIMIT = 32 * 1024 * 1024
+
+
+async def _drain(request: Request) -> None:
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > _DRAIN_LIMIT:
+            return
+
+
+async def _read_body(request: Request, limit: int | None) -> bytes:
+    """The body, refused past ``limit`` bytes by Content-Length or while it streams in."""
+    if limit is None:
+        return await request.body()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        if int(declared) <= _DRAIN_LIMIT:
+            await _drain(request)
+        raise validation.too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # one pass: past the limit, read on but keep nothing
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > _DRAIN_LIMIT:
+            break
+    if size > limit:
+        raise validation.too_large(limit)
+    raw = b"".join(chunks)
+    request._body = raw  # later request.body() calls (the predict routes) read it from here
+    return raw
+
+
 async def _run(found: ApiRoute, params: dict[str, str], request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
-    raw = await request.body()
+    validation.check_path_params(params)
+    raw = await _read_body(request, validation.body_limit(found.rpc, found.raw_body))
     body: dict[str, Any] = {}
     if not found.raw_body and raw.strip():
         require_json(request.headers.get("content-type"))
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            raise invalid("Invalid JSON payload received.") from exc
-        if not isinstance(parsed, dict):
-            raise invalid("Invalid JSON payload received: expected an object.")
-        body = parsed
+        body = validation.parse_json(raw)
     call = Call(params, dict(request.query_params), body, request, state, raw)
     result = found.handler(call)
     if inspect.isawaitable(result):

@@ -20,11 +20,19 @@ from vertexdeploy.emulator.apierror import (
 from vertexdeploy.emulator.clock import rfc3339
 from vertexdeploy.emulator.inflight import Flight
 from vertexdeploy.emulator.models import resolve_version, save_version
-from vertexdeploy.emulator.names import check_id, check_parent, mask_paths, parent_of, update_paths
+from vertexdeploy.emulator.names import (
+    check_endpoint_id,
+    check_id,
+    check_parent,
+    mask_paths,
+    parent_of,
+    update_paths,
+)
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, as_int, etag, new_id, require_str
 from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
+from vertexdeploy.emulator.validation import check_deploy_request, check_message
 
 if TYPE_CHECKING:
     from vertexdeploy.emulator.serving.router import LoadedModel
@@ -100,12 +108,13 @@ def _ids(doc: dict[str, Any]) -> list[str]:
 def create_endpoint(call: Call) -> dict[str, Any]:
     store = call.state.store
     parent = check_parent(call.params["parent"])
+    check_message(call.body, "Endpoint", "endpoint")
     require_str(call.body, "displayName", "endpoint")
     endpoint_id = call.query.get("endpointId") or ""
     now = rfc3339()
     with store.transaction():
         if endpoint_id:
-            name = f"{parent}/endpoints/{check_id(endpoint_id, 'endpointId')}"
+            name = f"{parent}/endpoints/{check_endpoint_id(endpoint_id)}"
             if store.get(name) is not None:
                 raise already_exists(f"Endpoint {name} already exists.")
         else:
@@ -132,6 +141,7 @@ def list_endpoints(call: Call) -> dict[str, Any]:
 
 def update_endpoint(call: Call) -> dict[str, Any]:
     store = call.state.store
+    check_message(call.body, "Endpoint", "endpoint")
     paths = update_paths(call.query.get("updateMask"), _UPDATABLE)
     with store.transaction():
         doc = get(store, call.params["name"])
@@ -200,6 +210,7 @@ async def deploy_model(call: Call) -> dict[str, Any]:
     blocking the event loop. A repeated deploy of an id still loading returns the operation
     already in flight. No store transaction is held while the model loads.
     """
+    check_deploy_request(call.body)
     state = call.state
     store = state.store
     name = call.params["endpoint"]
@@ -357,6 +368,7 @@ def _find(endpoint: dict[str, Any], dm_id: str) -> dict[str, Any]:
 def undeploy_model(call: Call) -> dict[str, Any]:
     """Undeploy; a deployed model still loading has its deploy cancelled instead (its
     operation fails with CANCELLED and the model is dropped when its load returns)."""
+    check_message(call.body, "UndeployModelRequest")
     store = call.state.store
     name = call.params["endpoint"]
     dm_id = str(call.body.get("deployedModelId") or "")
@@ -409,6 +421,7 @@ def undeploy_model(call: Call) -> dict[str, Any]:
 
 
 def mutate_deployed_model(call: Call) -> dict[str, Any]:
+    check_message(call.body, "MutateDeployedModelRequest")
     store = call.state.store
     name = call.params["endpoint"]
     dm_in = as_dict(call.body.get("deployedModel"), "deployedModel")

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vertexdeploy.emulator.apierror import invalid
+from vertexdeploy.emulator.validation import non_negative
+
+MAX_LATENCY_S = 600.0  # a fault delays calls; it must not hang them forever
 
 
 @dataclass
@@ -26,21 +29,23 @@ class FaultRule:
 
 def parse_rule(data: dict[str, Any]) -> FaultRule:
     """A rule from the admin JSON body, or INVALID_ARGUMENT."""
+    if not isinstance(data, dict):
+        raise invalid(f"Bad fault rule {data!r}: expected an object.")
     try:
         rule = FaultRule(
             method=str(data["method"]),
             code=int(data.get("code", 503)),
             count=int(data.get("count", 1)),
-            latency_s=float(data.get("latency_s", 0.0)),
+            latency_s=non_negative(data.get("latency_s", 0.0), "latency_s", MAX_LATENCY_S),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise invalid(
             f"Bad fault rule {data!r}: need method, and numeric code/count/latency_s."
         ) from exc
     if rule.code != 0 and not 400 <= rule.code <= 599:
         raise invalid(f"Bad fault code {rule.code}: use 0 (latency only) or an HTTP error code.")
-    if rule.latency_s < 0 or rule.count == 0 or rule.count < -1:
-        raise invalid("Bad fault rule: latency_s >= 0 and count >= 1 (or -1 for unlimited).")
+    if rule.count == 0 or rule.count < -1:
+        raise invalid("Bad fault rule: count >= 1 (or -1 for unlimited).")
     return rule
 
 

@@ -20,6 +20,7 @@ from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, as_int, new_id, require_str
 from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
+from vertexdeploy.emulator.validation import check_message
 
 KIND = "batch_prediction_job"
 
@@ -99,6 +100,7 @@ def create_job(call: Call) -> dict[str, Any]:
     state = call.state
     parent = check_parent(call.params["parent"])
     body = call.body
+    check_message(body, "BatchPredictionJob", "batch_prediction_job")
     require_str(body, "displayName", "batchPredictionJob")
     model_ref = require_str(body, "model", "batchPredictionJob")
     version = resolve_version(state.store, model_ref)

@@ -15,7 +15,7 @@ from vertexdeploy.emulator.clock import rfc3339
 from vertexdeploy.emulator.filters import compile_filter
 from vertexdeploy.emulator.names import (
     check_alias,
-    check_id,
+    check_model_id,
     check_parent,
     parent_of,
     split_model,
@@ -25,6 +25,7 @@ from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, etag, new_id, require_str
 from vertexdeploy.emulator.routing import ApiRoute, Call, paginate, route
 from vertexdeploy.emulator.store import Store
+from vertexdeploy.emulator.validation import check_message
 
 HEAD = "model"
 VERSION = "model_version"
@@ -114,6 +115,7 @@ def _check_aliases(aliases: Any) -> list[str]:
 def upload_model(call: Call) -> dict[str, Any]:
     store = call.state.store
     parent = check_parent(call.params["parent"])
+    check_message(call.body, "UploadModelRequest")
     spec = as_dict(call.body.get("model"), "model")
     if not spec:
         raise invalid("model is required.")
@@ -139,7 +141,7 @@ def upload_model(call: Call) -> dict[str, Any]:
                 raise invalid("modelId and parentModel name different models.")
         else:
             if model_id:
-                base = f"{parent}/models/{check_id(model_id, 'modelId')}"
+                base = f"{parent}/models/{check_model_id(model_id)}"
                 if store.get(base) is not None:
                     raise already_exists(
                         f"Model {base} already exists; upload a new version with parentModel."
@@ -209,6 +211,7 @@ def list_versions(call: Call) -> dict[str, Any]:
 
 def merge_version_aliases(call: Call) -> dict[str, Any]:
     store = call.state.store
+    check_message(call.body, "MergeVersionAliasesRequest")
     changes = call.body.get("versionAliases")
     if not isinstance(changes, list) or not changes:
         raise invalid("versionAliases must list at least one alias (prefix '-' to remove).")
@@ -235,6 +238,7 @@ def merge_version_aliases(call: Call) -> dict[str, Any]:
 
 def update_model(call: Call) -> dict[str, Any]:
     store = call.state.store
+    check_message(call.body, "Model", "model")
     paths = update_paths(call.query.get("updateMask"), _UPDATABLE)
     with store.transaction():
         doc = resolve_version(store, call.params["name"])

@@ -20,6 +20,7 @@ from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, new_id, require_str
 from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
+from vertexdeploy.emulator.validation import check_message
 
 KIND = "model_deployment_monitoring_job"
 
@@ -54,6 +55,7 @@ _UPDATABLE = frozenset(
         "samplePredictInstance",
     }
 )
+_ROOT = "model_deployment_monitoring_job"
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
@@ -97,6 +99,7 @@ def create_job(call: Call) -> dict[str, Any]:
     store = call.state.store
     parent = check_parent(call.params["parent"])
     body = call.body
+    check_message(body, "ModelDeploymentMonitoringJob", _ROOT)
     require_str(body, "displayName", "modelDeploymentMonitoringJob")
     with store.transaction():
         _validate(store, body)
@@ -136,6 +139,7 @@ def list_jobs(call: Call) -> dict[str, Any]:
 def update_job(call: Call) -> dict[str, Any]:
     store = call.state.store
     name = call.params["name"]
+    check_message(call.body, "ModelDeploymentMonitoringJob", _ROOT)
     paths = update_paths(call.query.get("updateMask"), _UPDATABLE, nested=True)
     with store.transaction():
         doc = store.require(name, "ModelDeploymentMonitoringJob")

@@ -8,8 +8,16 @@ from vertexdeploy.emulator.apierror import invalid
 
 _PARENT_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
 _MODEL_RE = re.compile(r"^(projects/[^/]+/locations/[^/]+/models/[^/@]+)(?:@([^/@]+))?$")
-# Caller-chosen ids: Vertex allows digits, or a lowercase letter then [a-z0-9-].
-_ID_RE = re.compile(r"^(?:[0-9]{1,19}|[a-z][a-z0-9-]{0,62})$")
+# Ids in paths: what Vertex generates (19 digits) or callers may choose (the rules below).
+_ID_RE = re.compile(r"^[a-z0-9_-]{1,63}$")
+# Caller-chosen ids, as the v1 API reference states them:
+# UploadModelRequest.model_id: up to 63 of [a-z0-9_-], not starting with a digit or hyphen.
+_MODEL_ID_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
+# CreateEndpointRequest.endpoint_id: a letter then up to 62 of [a-z0-9-] ending in a letter or
+# digit; or up to 9 digits without a leading zero.
+_ENDPOINT_ID_RE = re.compile(r"^(?:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[1-9][0-9]{0,8})$")
+# DeployedModel.id: 1-10 characters of [0-9].
+_DEPLOYED_MODEL_ID_RE = re.compile(r"^[0-9]{1,10}$")
 _ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
 
 
@@ -27,11 +35,40 @@ def parent_of(name: str) -> str:
 
 
 def check_id(value: str, what: str) -> str:
+    """An id as it may appear in a resource name: 1-63 of ``[a-z0-9_-]``."""
     if not _ID_RE.match(value):
+        raise invalid(f"Invalid {what} {value[:80]!r}: ids are 1-63 of [a-z0-9_-].")
+    return value
+
+
+def check_path_id(value: str, collection: str) -> str:
+    """A resource id inside a request path; malformed ones are 400, not 404."""
+    if not _ID_RE.match(value):
+        raise invalid(f"Invalid resource name: {collection} id {value[:80]!r} is malformed.")
+    return value
+
+
+def check_model_id(value: str) -> str:
+    if not _MODEL_ID_RE.match(value):
         raise invalid(
-            f"Invalid {what} {value!r}: use up to 19 digits, or a lowercase letter "
-            "followed by up to 62 lowercase letters, digits or hyphens."
+            f"Invalid modelId {value[:80]!r}: up to 63 of [a-z0-9_-], "
+            "and the first character cannot be a digit or hyphen."
         )
+    return value
+
+
+def check_endpoint_id(value: str) -> str:
+    if not _ENDPOINT_ID_RE.match(value):
+        raise invalid(
+            f"Invalid endpointId {value[:80]!r}: a lowercase letter then up to 62 of [a-z0-9-] "
+            "ending in a letter or digit, or up to 9 digits without a leading zero."
+        )
+    return value
+
+
+def check_deployed_model_id(value: str) -> str:
+    if not _DEPLOYED_MODEL_ID_RE.match(value):
+        raise invalid(f"Invalid deployedModel.id {value[:80]!r}: use 1-10 digits.")
     return value
 
 

@@ -52,7 +52,7 @@ def test_sdk_predict_is_served_by_the_deployed_model(
         es.deploy_model(
             endpoint=endpoint.name,
             deployed_model=v1.DeployedModel(
-                id="dm1",
+                id="11",
                 model=model,
                 dedicated_resources=v1.DedicatedResources(
                     machine_spec=v1.MachineSpec(machine_type="n1-standard-2"), min_replica_count=1
@@ -63,7 +63,7 @@ def test_sdk_predict_is_served_by_the_deployed_model(
         rows = saved.x[:10].tolist()
         out = ps.predict(endpoint=endpoint.name, instances=rows)
         assert list(out.predictions) == saved.model.predict(np.asarray(rows)).tolist()
-        assert out.deployed_model_id == "dm1"
+        assert out.deployed_model_id == "11"
         assert out.model == f"{PARENT}/models/iris"
         assert out.model_display_name == "iris"
         with pytest.raises(gexc.BadRequest, match="X has 2 features"):
