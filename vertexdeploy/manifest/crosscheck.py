@@ -69,8 +69,9 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
 
     for ei, ep in enumerate(manifest.endpoints):
         names = [d.name for d in ep.deployments]
+        duplicated, known = _duplicates(names), set(names)  # once per endpoint: stays linear
         for di, dep in enumerate(ep.deployments):
-            if dep.name in _duplicates(names):
+            if dep.name in duplicated:
                 problems.append(
                     (
                         ("endpoints", ei, "deployments", di, "name"),
@@ -85,7 +86,7 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                     )
                 )
         for key in ep.traffic:
-            if key not in names:
+            if key not in known:
                 problems.append(
                     (
                         ("endpoints", ei, "traffic", key),
