@@ -25,6 +25,7 @@ from typing import Any
 
 from vertexdeploy import deployer
 from vertexdeploy.apply import ApplyResult
+from vertexdeploy.emulator.auth import TOKEN_ENV, auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
 from vertexdeploy.plan.model import Action, Plan
 
@@ -76,7 +77,8 @@ def manifest_text(endpoints: int) -> str:
 
 
 def admin(url: str, method: str = "GET") -> Any:
-    req = urllib.request.Request(f"{url}/_emulator/requests", method=method)
+    headers = auth_headers(os.environ.get(TOKEN_ENV))  # set beside the URL in run_once
+    req = urllib.request.Request(f"{url}/_emulator/requests", method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -158,6 +160,7 @@ def run_once(work: Path, files: list[str], parallelism: int) -> dict[str, Any]:
         work / f"emulator-p{parallelism}", operation_delay_s=OPERATION_DELAY_S
     ) as emu:
         os.environ["VERTEXDEPLOY_EMULATOR_URL"] = emu.url
+        os.environ[TOKEN_ENV] = emu.token
         first = measure_plan(emu.url, files)
         applied = measure_apply(files, parallelism, emu.url)
         after = measure_plan(emu.url, files)

@@ -22,22 +22,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vertexdeploy.emulator.auth import auth_headers, read_token
+
 ROOT = Path(__file__).resolve().parent.parent
 PARENT = "projects/bench/locations/us-central1"
 START_TARGET_S = 1.0
 CALL_TARGET_MS = 20.0
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, token: str) -> bool:
+    req = urllib.request.Request(f"{url}/_emulator/health", headers=auth_headers(token))
     try:
-        with urllib.request.urlopen(f"{url}/_emulator/health", timeout=1) as resp:
+        with urllib.request.urlopen(req, timeout=1) as resp:
             return resp.status == 200
     except OSError:
         return False
 
 
-def spawn(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    """Start a server process; return it, its URL and the seconds until health answered."""
+def spawn(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str, float]:
+    """Start a server process; return it, its URL, its token and the seconds until health
+    answered (the token file is written before the info file)."""
     info = data_dir / "emulator.json"
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -52,8 +56,9 @@ def spawn(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
                 url = json.loads(info.read_text())["url"]
             except (ValueError, KeyError):
                 url = ""
-            if url and _healthy(url):
-                return proc, url, time.perf_counter() - start
+            token = read_token(data_dir) or ""
+            if url and _healthy(url, token):
+                return proc, url, token, time.perf_counter() - start
         if proc.poll() is not None:
             raise SystemExit("emulator exited during start-up")
         time.sleep(0.002)
@@ -68,7 +73,7 @@ def measure_start(runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            proc, _url, seconds = spawn(Path(tmp))
+            proc, _url, _token, seconds = spawn(Path(tmp))
             stop(proc)
             times.append(seconds)
     return times
@@ -81,12 +86,12 @@ class Echo:
 """
 
 
-def _put_object(url: str, bucket: str, name: str, data: bytes) -> None:
+def _put_object(url: str, token: str, bucket: str, name: str, data: bytes) -> None:
     create = urllib.request.Request(
         f"{url}/storage/v1/b?project=bench",
         data=json.dumps({"name": bucket}).encode(),
         method="POST",
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth_headers(token)},
     )
     with urllib.request.urlopen(create, timeout=10):
         pass
@@ -94,18 +99,19 @@ def _put_object(url: str, bucket: str, name: str, data: bytes) -> None:
         f"{url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
         data=data,
         method="POST",
+        headers={"content-type": "application/octet-stream", **auth_headers(token)},
     )
     with urllib.request.urlopen(put, timeout=10):
         pass
 
 
-def measure_calls(url: str, runs: int) -> dict[str, list[float]]:
-    from google.auth.credentials import AnonymousCredentials
+def measure_calls(url: str, token: str, runs: int) -> dict[str, list[float]]:
     from google.cloud import aiplatform_v1 as v1
+    from google.oauth2.credentials import Credentials
     from google.protobuf import field_mask_pb2
 
     opts = {"api_endpoint": url}
-    creds = AnonymousCredentials()
+    creds = Credentials(token=token)
     models = v1.ModelServiceClient(client_options=opts, transport="rest", credentials=creds)
     endpoints = v1.EndpointServiceClient(client_options=opts, transport="rest", credentials=creds)
     samples: dict[str, list[float]] = {
@@ -121,7 +127,7 @@ def measure_calls(url: str, runs: int) -> dict[str, list[float]]:
         return result
 
     # deploys load the model, so give it real (trivial) files: a custom echo predictor
-    _put_object(url, "bench", "m/echo.py", ECHO_PREDICTOR.encode())
+    _put_object(url, token, "bench", "m/echo.py", ECHO_PREDICTOR.encode())
     container = v1.ModelContainerSpec(
         image_uri="example.com/echo:latest",
         env=[v1.EnvVar(name="VERTEXDEPLOY_PREDICTOR", value="echo:Echo")],
@@ -139,7 +145,7 @@ def measure_calls(url: str, runs: int) -> dict[str, list[float]]:
         up = timed("upload", models.upload_model, parent=PARENT, model=model)
         endpoint = v1.Endpoint(display_name=f"e{i}")
         ep = timed("create_endpoint", endpoints.create_endpoint, parent=PARENT, endpoint=endpoint)
-        for dm_id, split in (("a", {"0": 100}), ("b", {"0": 0, "a": 100})):
+        for dm_id, split in (("1", {"0": 100}), ("2", {"0": 0, "1": 100})):
             dm = v1.DeployedModel(id=dm_id, model=up.model, dedicated_resources=resources)
             timed(
                 "deploy",
@@ -151,10 +157,10 @@ def measure_calls(url: str, runs: int) -> dict[str, list[float]]:
         timed(
             "patch_traffic",
             endpoints.update_endpoint,
-            endpoint=v1.Endpoint(name=ep.name, traffic_split={"a": 0, "b": 100}),
+            endpoint=v1.Endpoint(name=ep.name, traffic_split={"1": 0, "2": 100}),
             update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
         )
-        timed("undeploy", endpoints.undeploy_model, endpoint=ep.name, deployed_model_id="a")
+        timed("undeploy", endpoints.undeploy_model, endpoint=ep.name, deployed_model_id="1")
     return samples
 
 
@@ -165,9 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     start_times = measure_start(args.start_runs)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url, _ = spawn(Path(tmp))
+        proc, url, token, _ = spawn(Path(tmp))
         try:
-            calls = measure_calls(url, args.runs)
+            calls = measure_calls(url, token, args.runs)
         finally:
             stop(proc)
     results: dict[str, Any] = {

@@ -19,6 +19,8 @@ import threading
 import urllib.request
 from pathlib import Path
 
+from vertexdeploy.emulator.auth import auth_headers, read_token
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = "manifests/quickstart.yaml"
 DEMO_DIR = ROOT / ".vertexdeploy" / "demo"
@@ -50,10 +52,12 @@ def predict_url() -> str:
 def send_traffic(url: str, stop: threading.Event, limit: int = 20_000) -> None:
     """Bounded background load so the promotion's gates have evidence to judge."""
     body = json.dumps({"instances": [[5.9, 3.0, 5.1, 1.8]]}).encode()
+    token = read_token(DEMO_DIR / "emulator")  # the emulator the CLI started writes it there
     for _ in range(limit):
         if stop.wait(0.01):
             return
-        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", **auth_headers(token)}
+        req = urllib.request.Request(url, data=body, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 resp.read()
