@@ -38,5 +38,11 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; each writes its results under bench/results/."""
     session.install("-e", ".[dev]")
-    for script in session.posargs or ["cli_startup", "emulator", "apply_fanout", "serving"]:
+    for script in session.posargs or [
+        "cli_startup",
+        "emulator",
+        "apply_fanout",
+        "serving",
+        "plan_scale",
+    ]:
         session.run("python", f"bench/{script}.py")

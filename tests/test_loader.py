@@ -210,3 +210,13 @@ def test_libyaml_and_pure_python_compose_the_same_trees(repo_root: Path) -> None
         fast = yamlpos._compose_all(text)
         pure = yamlpos._compose_all(text, [yamlpos._PureLoader])
         assert [_shape(d) for d in fast] == [_shape(d) for d in pure]
+
+
+def test_model_lookup_follows_a_copy_with_other_models(tmp_path: Path) -> None:
+    """The name index is built once, and never answers for models a copy replaced."""
+    spec = load_manifest([write(tmp_path, "m.yaml", BASE)], env={}).spec
+    model = spec.model("m")
+    assert model is not None and spec.model("nope") is None
+    renamed = spec.model_copy(update={"models": (model.model_copy(update={"name": "n"}),)})
+    assert renamed.model("m") is None
+    assert renamed.model("n") is not None and spec.model("m") is model
