@@ -4,7 +4,8 @@ VertexDeployError                 exit 1
 ├── ManifestError                 exit 2  (a bad manifest: carries every problem found)
 ├── UsageError                    exit 2  (bad flags or arguments)
 ├── BackendError                  exit 1  (the API said no; carries address + server message)
-│   └── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
+│   ├── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
+│   └── BackendUnreachable        exit 1  (no answer for the whole reachability budget)
 ├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
 ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
 ├── LockHeld                      exit 1  (another run holds the stack lock; names the holder)
@@ -74,6 +75,10 @@ class BackendError(VertexDeployError):
 
 class TransientBackendError(BackendError):
     """An API call failed in a way that may succeed when retried."""
+
+
+class BackendUnreachable(BackendError):
+    """The API gave no answer at all for the whole reachability budget: retrying is over."""
 
 
 class PlanStaleError(VertexDeployError):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from vertexdeploy.apply.report import NullReporter, Reporter
 from vertexdeploy.backends.base import StateWriter
+from vertexdeploy.backends.resilience import RetryPolicy
 from vertexdeploy.errors import TransientBackendError, VertexDeployError
 from vertexdeploy.plan.model import Action, Change, Plan
 
@@ -69,17 +70,6 @@ class ApplyResult:
             "summary": self.counts(),
             "changes": [r.__dict__ for r in self.results],
         }
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
-        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 def execute_plan(
