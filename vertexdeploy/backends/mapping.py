@@ -57,6 +57,19 @@ def version_resource(model: dict[str, Any]) -> Resource | None:
     )
 
 
+def duplicate_version(version: Resource, *, is_default: bool) -> Resource:
+    """A second version of one fingerprint, under its own address so a plan deletes it.
+
+    ``is_default``: it holds the registry's default alias, which must move before Vertex
+    lets it be deleted."""
+    meta = {**version.meta, "duplicate_of": version.address}
+    if is_default:
+        meta["default"] = "true"
+    return version.model_copy(
+        update={"address": f"{version.address}-dup{version.meta['version_id']}", "meta": meta}
+    )
+
+
 def endpoint_resources(
     endpoint: dict[str, Any], versions: dict[tuple[str, str], Resource]
 ) -> list[Resource]:
@@ -177,7 +190,11 @@ def batch_resource(job: dict[str, Any]) -> Resource | None:
             "model_version": labels.get(L.FINGERPRINT, ""),
             "spec_hash": labels.get(L.SPEC_HASH, ""),
         },
-        meta={"name": job["name"], "state": _enum_name(job.get("state", ""))},
+        meta={
+            "name": job["name"],
+            "state": _enum_name(job.get("state", "")),
+            "create_time": str(job.get("create_time", "")),
+        },
     )
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,12 +23,12 @@ from typing import Any, TypeVar
 from vertexdeploy import labels as L
 from vertexdeploy.backends import mapping
 from vertexdeploy.backends.base import Progress
+from vertexdeploy.backends.resilience import CALL_TIMEOUT_S, Caller
 from vertexdeploy.errors import BackendError, TransientBackendError
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import LiveState, Resource
 
 T = TypeVar("T")
-_HTTP_PREFIX = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) \S+: ")
 _JOB_DONE = frozenset(
     {
         "JOB_STATE_SUCCEEDED",
@@ -39,7 +38,6 @@ _JOB_DONE = frozenset(
         "JOB_STATE_PARTIALLY_SUCCEEDED",
     }
 )
-TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -73,25 +71,24 @@ def _to_dict(message: Any) -> dict[str, Any]:
     )
 
 
-def call(address: str, fn: Callable[[], T]) -> T:
-    """Run one API call, turning SDK exceptions into the project's errors."""
-    from google.api_core import exceptions as gexc
+def _keeper_first(version: dict[str, Any]) -> tuple[int, int]:
+    """Sort key putting first the version kept when one fingerprint has several (a write
+    interrupted after its effect): a deployed one, else the first uploaded."""
+    try:
+        number = int(str(version.get("version_id")))
+    except ValueError:
+        number = 1 << 62
+    return (0 if version.get("deployed_models") else 1, number)
+
+
+def _timestamp(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time; 0.0 when empty or unparsable."""
+    from datetime import datetime
 
     try:
-        return fn()
-    except gexc.GoogleAPICallError as exc:
-        code = int(exc.code) if exc.code is not None else None
-        message = _HTTP_PREFIX.sub("", getattr(exc, "message", None) or str(exc))
-        cls = TransientBackendError if code in TRANSIENT_CODES else BackendError
-        raise cls(message, address=address, code=code) from exc
-    except gexc.RetryError as exc:
-        raise TransientBackendError(str(exc), address=address) from exc
-    except (ConnectionError, OSError) as exc:
-        raise TransientBackendError(f"cannot reach the API: {exc}", address=address) from exc
-    except Exception as exc:  # requests' ConnectionError is not an OSError subclass
-        if type(exc).__name__ in {"ConnectionError", "ConnectTimeout", "ReadTimeout"}:
-            raise TransientBackendError(f"cannot reach the API: {exc}", address=address) from exc
-        raise
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 class VertexBackend:
@@ -103,7 +100,10 @@ class VertexBackend:
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._versions: dict[tuple[str, str], str] = {}  # (model, fingerprint) -> version name
-        self._deployed: dict[tuple[str, str], str] = {}  # (endpoint, deployment) -> id
+        # Operations started but not seen to finish (a poll failed): a retry waits on the
+        # same operation instead of starting the write again.
+        self._inflight: dict[str, Any] = {}
+        self._call = Caller(conn.api_endpoint or f"Vertex AI in {conn.region}")
 
     # ---------- clients ----------
 
@@ -166,28 +166,41 @@ class VertexBackend:
         return f'labels.{L.STACK}="{self.stack}"'
 
     def read_live(self) -> LiveState:
-        """Four list calls plus one listVersions per managed model."""
+        """Four list calls plus one listVersions per managed model.
+
+        Two versions with one fingerprint (a write interrupted after its effect, on a
+        backend that did not let us look first) are reported as the one kept (a deployed
+        one, else the first uploaded) plus duplicates the planner deletes, so the registry
+        converges to one version per fingerprint."""
         resources: list[Resource] = []
         versions: dict[tuple[str, str], Resource] = {}
         parent = self.conn.parent
         models = self._list(
             "models",
             lambda: self.models.list_models(
-                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+                timeout=CALL_TIMEOUT_S,
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000},
             ),
         )
+        seen: set[str] = set()
         for model in models:
             base = model["name"].split("@")[0]
-            for v in self._list(base, functools.partial(self._versions_pager, base)):
+            listed = self._list(base, functools.partial(self._versions_pager, base))
+            for v in sorted(listed, key=_keeper_first):
                 res = mapping.version_resource(v)
                 if res is None or (v.get("labels") or {}).get(L.STACK) != self.stack:
                     continue
                 versions[(base, str(v.get("version_id")))] = res
+                if res.address in seen:
+                    is_default = "default" in (v.get("version_aliases") or [])
+                    res = mapping.duplicate_version(res, is_default=is_default)
+                seen.add(res.address)
                 resources.append(res)
         endpoints = self._list(
             "endpoints",
             lambda: self.endpoints.list_endpoints(
-                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+                timeout=CALL_TIMEOUT_S,
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000},
             ),
         )
         monitored: dict[str, str] = {}
@@ -199,47 +212,52 @@ class VertexBackend:
         for job in self._list(
             "monitoring",
             lambda: self.jobs.list_model_deployment_monitoring_jobs(
-                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+                timeout=CALL_TIMEOUT_S,
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000},
             ),
         ):
             res = mapping.monitoring_resource(job, monitored)
             if res:
                 resources.append(res)
-        latest: dict[str, tuple[str, Resource]] = {}
+        latest: dict[str, tuple[float, Resource]] = {}
         for job in self._list(
             "batch",
             lambda: self.jobs.list_batch_prediction_jobs(
-                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000}
+                timeout=CALL_TIMEOUT_S,
+                request={"parent": parent, "filter": self._stack_filter(), "page_size": 1000},
             ),
         ):
             res = mapping.batch_resource(job)
             if res and (
-                res.address not in latest or job.get("create_time", "") >= latest[res.address][0]
+                res.address not in latest
+                or _timestamp(str(job.get("create_time", ""))) >= latest[res.address][0]
             ):
-                latest[res.address] = (str(job.get("create_time", "")), res)
+                latest[res.address] = (_timestamp(str(job.get("create_time", ""))), res)
         resources += [r for _, r in latest.values()]
         return LiveState.of(resources)
 
     def _versions_pager(self, model_name: str) -> Any:
-        return self.models.list_model_versions(request={"name": model_name, "page_size": 1000})
+        return self.models.list_model_versions(
+            timeout=CALL_TIMEOUT_S, request={"name": model_name, "page_size": 1000}
+        )
 
     def _list(self, address: str, fn: Callable[[], Any]) -> list[dict[str, Any]]:
         def run() -> list[dict[str, Any]]:
             out = []
             for page in fn().pages:
-                for field in (
+                for attr in (
                     "models",
                     "endpoints",
                     "model_deployment_monitoring_jobs",
                     "batch_prediction_jobs",
                 ):
-                    items = getattr(page, field, None)
+                    items = getattr(page, attr, None)
                     if items is not None:
                         out += [_to_dict(m) for m in items]
                         break
             return out
 
-        return call(address, run)
+        return self._call(address, run)
 
     # ---------- writing ----------
 
@@ -259,7 +277,36 @@ class VertexBackend:
         self, address: str, op: Any, timeout: float | None, progress: Progress, what: str
     ) -> Any:
         progress(f"waiting for {what}")
-        return call(address, lambda: op.result(timeout=timeout))
+        return self._call(address, lambda: op.result(timeout=timeout))
+
+    def _operation(
+        self,
+        key: str,
+        address: str,
+        start: Callable[[], Any],
+        timeout: float | None,
+        progress: Progress,
+        what: str,
+    ) -> Any:
+        """Start a long-running write once and wait for it.
+
+        When waiting fails transiently (a poll timed out, the server restarted), the
+        operation is remembered under ``key``: the retry waits on it again rather than
+        starting the write a second time.
+        """
+        op = self._inflight.get(key)
+        if op is None:
+            op = self._call(address, start, idempotent=False)
+            self._inflight[key] = op
+        try:
+            result = self._wait(address, op, timeout, progress, what)
+        except TransientBackendError:
+            raise
+        except BaseException:
+            self._inflight.pop(key, None)
+            raise
+        self._inflight.pop(key, None)
+        return result
 
     # model versions
 
@@ -276,6 +323,8 @@ class VertexBackend:
     def _model_version_create(
         self, change: Change, timeout: float | None, progress: Progress
     ) -> None:
+        """Upload a version once: a retry, or a re-run after a crash of either side, first
+        looks for a version carrying the fingerprint and adopts it."""
         attrs = change.after or {}
         source = change.desired_meta.get("source", "")
         if source and not source.startswith("gs://"):
@@ -283,32 +332,90 @@ class VertexBackend:
             self.stage_directory(change.address, Path(source), attrs["artifact_uri"])
         model_id = self.model_id(attrs["model"])
         model_name = f"{self.conn.parent}/models/{model_id}"
+        key = (attrs["model"], attrs["fingerprint"])
         body = mapping.model_request(attrs, self.stack, change.desired_meta.get("description", ""))
         with self._lock(model_name):
-            exists = self._model_exists(change.address, model_name)
-            request: dict[str, Any] = {"parent": self.conn.parent, "model": body}
-            if exists:
-                request["parent_model"] = model_name
+            name = self._find_version(change.address, attrs["model"], attrs["fingerprint"])
+            if name is not None:
+                progress(f"adopting {name}: an earlier attempt uploaded it")
             else:
-                request["model_id"] = model_id
-            op = call(change.address, lambda: self.models.upload_model(request=request))
-            result = self._wait(change.address, op, timeout, progress, "model upload")
-            version_id = str(result.model_version_id)
-            name = f"{model_name}@{version_id}"
+                request: dict[str, Any] = {"parent": self.conn.parent, "model": body}
+                if self._model_exists(change.address, model_name):
+                    request["parent_model"] = model_name
+                else:
+                    request["model_id"] = model_id
+                result = self._operation(
+                    f"upload:{change.address}",
+                    change.address,
+                    lambda: self.models.upload_model(timeout=CALL_TIMEOUT_S, request=request),
+                    timeout,
+                    progress,
+                    "model upload",
+                )
+                name = f"{model_name}@{result.model_version_id}"
+            self._versions[key] = name
             if attrs["aliases"]:
-                call(
+                self._call(
                     change.address,
                     lambda: self.models.merge_version_aliases(
-                        request={"name": name, "version_aliases": list(attrs["aliases"])}
+                        timeout=CALL_TIMEOUT_S,
+                        request={"name": name, "version_aliases": list(attrs["aliases"])},
                     ),
                 )
-        self._versions[(attrs["model"], attrs["fingerprint"])] = name
+
+    def _find_version(self, address: str, model: str, fingerprint: str) -> str | None:
+        """The version of ``model`` carrying ``fingerprint``, read afresh; None if none."""
+        self._versions.pop((model, fingerprint), None)
+        try:
+            return self.version_name(address, model, fingerprint)
+        except TransientBackendError:
+            raise
+        except BackendError as exc:
+            if exc.code in (None, 404):  # no such model yet, or no such version
+                return None
+            raise
+
+    def _model_version_delete(
+        self, change: Change, timeout: float | None, progress: Progress
+    ) -> None:
+        """Only a duplicate (a second upload of one fingerprint, left by an interrupted
+        write) is ever deleted by a plan; the registry's history is otherwise kept."""
+        meta = change.live_meta
+        if not meta.get("duplicate_of"):
+            raise BackendError("refusing to delete a model version", address=change.address)
+        name = f"{meta['name']}@{meta['version_id']}"
+        if meta.get("default"):
+            attrs = change.before or {}
+            keeper = self.version_name(change.address, attrs["model"], attrs["fingerprint"])
+            progress(f"moving the default alias to {keeper}")
+            self._call(
+                change.address,
+                lambda: self.models.merge_version_aliases(
+                    timeout=CALL_TIMEOUT_S, request={"name": keeper, "version_aliases": ["default"]}
+                ),
+            )
+        try:
+            op = self._call(
+                change.address,
+                lambda: self.models.delete_model_version(
+                    timeout=CALL_TIMEOUT_S, request={"name": name}
+                ),
+                idempotent=False,
+            )
+        except BackendError as exc:
+            if exc.code == 404:
+                return  # an earlier attempt deleted it
+            raise
+        self._wait(change.address, op, timeout, progress, f"deletion of duplicate {name}")
 
     def _model_exists(self, address: str, model_name: str) -> bool:
         from google.api_core import exceptions as gexc
 
         try:
-            call(address, lambda: self.models.get_model(request={"name": model_name}))
+            self._call(
+                address,
+                lambda: self.models.get_model(timeout=CALL_TIMEOUT_S, request={"name": model_name}),
+            )
         except BackendError as exc:
             if isinstance(exc.__cause__, gexc.NotFound):
                 return False
@@ -324,10 +431,11 @@ class VertexBackend:
         adds = [a for a in after["aliases"] if a not in before.get("aliases", [])]
         removes = [f"-{a}" for a in before.get("aliases", []) if a not in after["aliases"]]
         if adds or removes:
-            call(
+            self._call(
                 change.address,
                 lambda: self.models.merge_version_aliases(
-                    request={"name": name, "version_aliases": adds + removes}
+                    timeout=CALL_TIMEOUT_S,
+                    request={"name": name, "version_aliases": adds + removes},
                 ),
             )
 
@@ -338,19 +446,25 @@ class VertexBackend:
             [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
         )
 
+        from google.api_core.exceptions import Conflict
+
         def run() -> None:
+            # The storage client's own retries run up to 120 s against a dead server; ours
+            # (bounded by the reachability budget) replace them: uploads of the same bytes
+            # to the same names are safe to repeat.
             bucket = self.storage.bucket(bucket_name)
             if self.conn.local:
                 with self._lock(f"bucket:{bucket_name}"):
-                    if not bucket.exists():
-                        bucket.create()
+                    if not bucket.exists(retry=None, timeout=CALL_TIMEOUT_S):
+                        with suppress(Conflict):  # an earlier attempt created it
+                            bucket.create(retry=None, timeout=CALL_TIMEOUT_S)
             for path in files:
                 rel = path.name if source.is_file() else path.relative_to(source).as_posix()
                 bucket.blob(f"{prefix.rstrip('/')}/{rel}".lstrip("/")).upload_from_filename(
-                    str(path)
+                    str(path), retry=None, timeout=CALL_TIMEOUT_S
                 )
 
-        call(address, run)
+        self._call(address, run)
 
     def stage_file(self, address: str, source: Path) -> str:
         """Upload one local data file to the staging bucket; returns its gs:// URI."""
@@ -369,7 +483,8 @@ class VertexBackend:
         key = (model, fingerprint)
         if key not in self._versions:
             base = f"{self.conn.parent}/models/{self.model_id(model)}"
-            for v in self._list(address, functools.partial(self._versions_pager, base)):
+            listed = self._list(address, functools.partial(self._versions_pager, base))
+            for v in sorted(listed, key=_keeper_first, reverse=True):  # the keeper last wins
                 fp = (v.get("labels") or {}).get(L.FINGERPRINT)
                 if fp:
                     self._versions[(model, fp)] = f"{base}@{v['version_id']}"
@@ -383,19 +498,37 @@ class VertexBackend:
         return f"{self.conn.parent}/endpoints/{L.resource_id(self.stack, logical)}"
 
     def _endpoint_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        """Create with the deterministic id; ALREADY_EXISTS from an earlier attempt is
+        adopted when the endpoint carries this stack's label, refused otherwise."""
         logical = change.address.split(".", 1)[1]
         body = mapping.endpoint_request(change.after or {}, self.stack, logical)
-        op = call(
-            change.address,
-            lambda: self.endpoints.create_endpoint(
-                request={
-                    "parent": self.conn.parent,
-                    "endpoint": body,
-                    "endpoint_id": L.resource_id(self.stack, logical),
-                }
-            ),
-        )
-        self._wait(change.address, op, timeout, progress, "endpoint creation")
+        name = self.endpoint_name(logical)
+        try:
+            self._operation(
+                f"create:{change.address}",
+                change.address,
+                lambda: self.endpoints.create_endpoint(
+                    timeout=CALL_TIMEOUT_S,
+                    request={
+                        "parent": self.conn.parent,
+                        "endpoint": body,
+                        "endpoint_id": L.resource_id(self.stack, logical),
+                    },
+                ),
+                timeout,
+                progress,
+                "endpoint creation",
+            )
+        except BackendError as exc:
+            if exc.code != 409:
+                raise
+            labels = self._get_endpoint(change.address, name).get("labels") or {}
+            if labels.get(L.STACK) != self.stack:
+                raise BackendError(
+                    f"{name} exists and is not managed by stack {self.stack}",
+                    address=change.address,
+                ) from exc
+            progress("adopting the endpoint an earlier attempt created")
 
     def _endpoint_update(self, change: Change, timeout: float | None, progress: Progress) -> None:
         logical = change.address.split(".", 1)[1]
@@ -404,26 +537,58 @@ class VertexBackend:
         paths = sorted(
             {mapping.ENDPOINT_MASK[f] for f in change.changed if f in mapping.ENDPOINT_MASK}
         )
-        call(
+        self._call(
             change.address,
             lambda: self.endpoints.update_endpoint(
-                request={"endpoint": body, "update_mask": {"paths": paths}}
+                timeout=CALL_TIMEOUT_S, request={"endpoint": body, "update_mask": {"paths": paths}}
             ),
         )
 
     def _endpoint_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
         name = change.live_meta.get("name") or self.endpoint_name(change.address.split(".")[1])
         with self._lock(name):
-            endpoint = self._get_endpoint(change.address, name)
+            try:
+                endpoint = self._get_endpoint(change.address, name)
+            except BackendError as exc:
+                if exc.code == 404:
+                    return  # an earlier attempt deleted it
+                raise
             for dm in endpoint.get("deployed_models") or []:
                 self._undeploy(change.address, name, dm["id"], timeout, progress)
-            op = call(
-                change.address, lambda: self.endpoints.delete_endpoint(request={"name": name})
+            self._delete(
+                change.address,
+                lambda: self.endpoints.delete_endpoint(
+                    timeout=CALL_TIMEOUT_S, request={"name": name}
+                ),
+                timeout,
+                progress,
+                "endpoint deletion",
             )
-            self._wait(change.address, op, timeout, progress, "endpoint deletion")
+
+    def _delete(
+        self,
+        address: str,
+        start: Callable[[], Any],
+        timeout: float | None,
+        progress: Progress,
+        what: str,
+    ) -> None:
+        """Run a delete operation; NOT_FOUND means an earlier attempt already did it."""
+        try:
+            op = self._call(address, start)
+        except BackendError as exc:
+            if exc.code == 404:
+                return
+            raise
+        self._wait(address, op, timeout, progress, what)
 
     def _get_endpoint(self, address: str, name: str) -> dict[str, Any]:
-        return _to_dict(call(address, lambda: self.endpoints.get_endpoint(request={"name": name})))
+        return _to_dict(
+            self._call(
+                address,
+                lambda: self.endpoints.get_endpoint(timeout=CALL_TIMEOUT_S, request={"name": name}),
+            )
+        )
 
     # deployments
 
@@ -461,13 +626,16 @@ class VertexBackend:
         dm = mapping.deployed_model_request(
             attrs, deployed_id=deployed_id, logical=logical, model_version_name=version
         )
-        op = call(
+        self._operation(
+            f"deploy:{endpoint}:{deployed_id}",
             address,
             lambda: self.endpoints.deploy_model(
-                request={"endpoint": endpoint, "deployed_model": dm}
+                timeout=CALL_TIMEOUT_S, request={"endpoint": endpoint, "deployed_model": dm}
             ),
+            timeout,
+            progress,
+            f"deployment of {logical}",
         )
-        self._wait(address, op, timeout, progress, f"deployment of {logical}")
         return deployed_id
 
     def _deployment_update(self, change: Change, timeout: float | None, progress: Progress) -> None:
@@ -484,14 +652,15 @@ class VertexBackend:
             "id": change.live_meta["id"],
             "dedicated_resources": mapping.dedicated_resources(attrs),
         }
-        op = call(
+        op = self._call(
             change.address,
             lambda: self.endpoints.mutate_deployed_model(
+                timeout=CALL_TIMEOUT_S,
                 request={
                     "endpoint": endpoint,
                     "deployed_model": dm,
                     "update_mask": {"paths": paths},
-                }
+                },
             ),
         )
         self._wait(change.address, op, timeout, progress, "replica/autoscaling change")
@@ -538,17 +707,21 @@ class VertexBackend:
             # Only reached when the whole endpoint goes: give the share to the largest other.
             target = max(split, key=lambda k: (split[k], k))
             split[target] += share
-        op = call(
+        self._operation(
+            f"undeploy:{endpoint}:{deployed_id}",
             address,
             lambda: self.endpoints.undeploy_model(
+                timeout=CALL_TIMEOUT_S,
                 request={
                     "endpoint": endpoint,
                     "deployed_model_id": deployed_id,
                     "traffic_split": split,
-                }
+                },
             ),
+            timeout,
+            progress,
+            f"undeploy of {deployed_id}",
         )
-        self._wait(address, op, timeout, progress, f"undeploy of {deployed_id}")
 
     def _set_split(self, address: str, endpoint: str, split: dict[str, int]) -> None:
         total = sum(split.values())
@@ -557,10 +730,11 @@ class VertexBackend:
                 f"refusing to send a traffic split summing to {total}: {split}", address=address
             )
         body = {"name": endpoint, "traffic_split": split}
-        call(
+        self._call(
             address,
             lambda: self.endpoints.update_endpoint(
-                request={"endpoint": body, "update_mask": {"paths": ["traffic_split"]}}
+                timeout=CALL_TIMEOUT_S,
+                request={"endpoint": body, "update_mask": {"paths": ["traffic_split"]}},
             ),
         )
 
@@ -648,17 +822,55 @@ class VertexBackend:
         )
 
     def _monitoring_create(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        """Monitoring jobs get server-chosen ids: look for this endpoint's job (an earlier
+        attempt may have created it) and update that one instead of creating a second."""
+        ep = change.address.split(".")[1]
+        existing = self._labelled_jobs(
+            change.address, self.jobs.list_model_deployment_monitoring_jobs, {L.NAME: ep}
+        )
+        if existing:
+            progress(f"adopting {existing[0]['name']}: an earlier attempt created it")
+            self._update_monitoring(change, existing[0]["name"], timeout, progress)
+            return
         body = self._monitoring_body(change)
-        call(
+        self._call(
             change.address,
             lambda: self.jobs.create_model_deployment_monitoring_job(
-                request={"parent": self.conn.parent, "model_deployment_monitoring_job": body}
+                timeout=CALL_TIMEOUT_S,
+                request={"parent": self.conn.parent, "model_deployment_monitoring_job": body},
             ),
+            idempotent=False,
         )
 
+    def _labelled_jobs(
+        self, address: str, lister: Callable[..., Any], labels: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """This stack's jobs carrying every one of ``labels`` (checked again client-side)."""
+        terms = [self._stack_filter(), *(f'labels.{k}="{v}"' for k, v in labels.items())]
+        jobs = self._list(
+            address,
+            lambda: lister(
+                timeout=CALL_TIMEOUT_S,
+                request={
+                    "parent": self.conn.parent,
+                    "filter": " AND ".join(terms),
+                    "page_size": 1000,
+                },
+            ),
+        )
+        want = {L.STACK: self.stack, **labels}
+        return [
+            j for j in jobs if all((j.get("labels") or {}).get(k) == v for k, v in want.items())
+        ]
+
     def _monitoring_update(self, change: Change, timeout: float | None, progress: Progress) -> None:
+        self._update_monitoring(change, change.live_meta["name"], timeout, progress)
+
+    def _update_monitoring(
+        self, change: Change, name: str, timeout: float | None, progress: Progress
+    ) -> None:
         body = self._monitoring_body(change)
-        body["name"] = change.live_meta["name"]
+        body["name"] = name
         paths = [
             "model_deployment_monitoring_objective_configs",
             "model_deployment_monitoring_schedule_config",
@@ -666,22 +878,25 @@ class VertexBackend:
             "labels",
             "model_monitoring_alert_config",
         ]
-        op = call(
+        op = self._call(
             change.address,
             lambda: self.jobs.update_model_deployment_monitoring_job(
-                request={"model_deployment_monitoring_job": body, "update_mask": {"paths": paths}}
+                timeout=CALL_TIMEOUT_S,
+                request={"model_deployment_monitoring_job": body, "update_mask": {"paths": paths}},
             ),
         )
         self._wait(change.address, op, timeout, progress, "monitoring update")
 
     def _monitoring_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
-        op = call(
+        self._delete(
             change.address,
             lambda: self.jobs.delete_model_deployment_monitoring_job(
-                request={"name": change.live_meta["name"]}
+                timeout=CALL_TIMEOUT_S, request={"name": change.live_meta["name"]}
             ),
+            timeout,
+            progress,
+            "monitoring deletion",
         )
-        self._wait(change.address, op, timeout, progress, "monitoring deletion")
 
     def monitoring_stats(self, ep: str) -> list[dict[str, Any]]:
         """Model Monitoring results of the stack's job on endpoint ``ep``.
@@ -700,11 +915,12 @@ class VertexBackend:
             for j in self._list(
                 address,
                 lambda: self.jobs.list_model_deployment_monitoring_jobs(
+                    timeout=CALL_TIMEOUT_S,
                     request={
                         "parent": self.conn.parent,
                         "filter": f'{self._stack_filter()} AND labels.{L.NAME}="{ep}"',
                         "page_size": 1000,
-                    }
+                    },
                 ),
             )
             if (j.get("labels") or {}).get(L.NAME) == ep
@@ -735,11 +951,11 @@ class VertexBackend:
 
             def run(request: dict[str, Any] = request) -> list[dict[str, Any]]:
                 pager = self.jobs.search_model_deployment_monitoring_stats_anomalies(
-                    request=request
+                    timeout=CALL_TIMEOUT_S, request=request
                 )
                 return [_to_dict(s) for s in pager]
 
-            out += [{**s, "job": job["name"]} for s in call(address, run)]
+            out += [{**s, "job": job["name"]} for s in self._call(address, run)]
         return out
 
     # batch jobs
@@ -760,11 +976,23 @@ class VertexBackend:
             fingerprint=attrs["model_version"],
             model_logical=attrs["model"],
         )
-        call(
+        existing = self._labelled_jobs(
+            change.address,
+            self.jobs.list_batch_prediction_jobs,
+            {L.NAME: body["labels"][L.NAME], L.SPEC_HASH: attrs["spec_hash"]},
+        )
+        since = _timestamp(change.live_meta.get("create_time", ""))
+        existing = [j for j in existing if _timestamp(str(j.get("create_time", ""))) > since]
+        if existing:  # an earlier attempt created this run: never run a job twice
+            progress(f"adopting {existing[0]['name']}: an earlier attempt created it")
+            return
+        self._call(
             change.address,
             lambda: self.jobs.create_batch_prediction_job(
-                request={"parent": self.conn.parent, "batch_prediction_job": body}
+                timeout=CALL_TIMEOUT_S,
+                request={"parent": self.conn.parent, "batch_prediction_job": body},
             ),
+            idempotent=False,
         )
 
     _batch_job_replace = _batch_job_create
@@ -772,12 +1000,19 @@ class VertexBackend:
     def _batch_job_delete(self, change: Change, timeout: float | None, progress: Progress) -> None:
         """Cancel a job still running, wait until it ends, then delete it."""
         name = change.live_meta["name"]
-        state = self._batch_state(change.address, name)
+        try:
+            state = self._batch_state(change.address, name)
+        except BackendError as exc:
+            if exc.code == 404:
+                return  # an earlier attempt deleted it
+            raise
         if state not in _JOB_DONE:
             try:
-                call(
+                self._call(
                     change.address,
-                    lambda: self.jobs.cancel_batch_prediction_job(request={"name": name}),
+                    lambda: self.jobs.cancel_batch_prediction_job(
+                        timeout=CALL_TIMEOUT_S, request={"name": name}
+                    ),
                 )
             except BackendError as exc:
                 if exc.code != 400:  # 400: it finished between our read and the cancel
@@ -791,13 +1026,23 @@ class VertexBackend:
                 progress(f"waiting for the cancelled job to stop ({state})")
                 time.sleep(0.2 if self.conn.local else 5)
                 state = self._batch_state(change.address, name)
-        op = call(
-            change.address, lambda: self.jobs.delete_batch_prediction_job(request={"name": name})
+        self._delete(
+            change.address,
+            lambda: self.jobs.delete_batch_prediction_job(
+                timeout=CALL_TIMEOUT_S, request={"name": name}
+            ),
+            timeout,
+            progress,
+            "batch job deletion",
         )
-        self._wait(change.address, op, timeout, progress, "batch job deletion")
 
     def _batch_state(self, address: str, name: str) -> str:
-        job = call(address, lambda: self.jobs.get_batch_prediction_job(request={"name": name}))
+        job = self._call(
+            address,
+            lambda: self.jobs.get_batch_prediction_job(
+                timeout=CALL_TIMEOUT_S, request={"name": name}
+            ),
+        )
         return str(job.state.name)
 
     def online_metrics(
@@ -820,7 +1065,7 @@ class VertexBackend:
             "errors": "aiplatform.googleapis.com/prediction/online/error_count",
         }
         for key, metric in queries.items():
-            series = call(
+            series = self._call(
                 endpoint_id,
                 lambda m=metric: client.list_time_series(  # type: ignore[misc]
                     request={
@@ -842,7 +1087,7 @@ class VertexBackend:
             alignment_period={"seconds": max(60, int(until - since) + 1)},
             per_series_aligner=monitoring_v3.Aggregation.Aligner.ALIGN_PERCENTILE_99,
         )
-        series = call(
+        series = self._call(
             endpoint_id,
             lambda: client.list_time_series(
                 request={
@@ -866,8 +1111,10 @@ class VertexBackend:
         return out
 
     def delete_model(self, name: str) -> None:
-        op = call(name, lambda: self.models.delete_model(request={"name": name}))
-        call(name, lambda: op.result(timeout=600))
+        op = self._call(
+            name, lambda: self.models.delete_model(timeout=CALL_TIMEOUT_S, request={"name": name})
+        )
+        self._call(name, lambda: op.result(timeout=600))
 
     # predictions
 
@@ -875,9 +1122,11 @@ class VertexBackend:
         from google.protobuf import json_format
 
         def run() -> Any:
-            return self.predictions.predict(endpoint=self.endpoint_name(ep), instances=instances)
+            return self.predictions.predict(
+                timeout=CALL_TIMEOUT_S, endpoint=self.endpoint_name(ep), instances=instances
+            )
 
-        response = call(f"endpoint.{ep}", run)
+        response = self._call(f"endpoint.{ep}", run)
         return {
             "predictions": [json_format.MessageToDict(p) for p in response._pb.predictions],
             "deployed_model_id": response.deployed_model_id,

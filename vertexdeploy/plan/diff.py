@@ -54,7 +54,8 @@ def diff(
         have = live.resources.get(address)
         changes.append(_compare(want, have))
     for address, have in live.resources.items():
-        if address not in desired.resources and have.kind not in keep_unlisted:
+        duplicate = have.meta.get("duplicate_of")
+        if address not in desired.resources and (have.kind not in keep_unlisted or duplicate):
             changes.append(
                 Change(
                     address=address,
@@ -62,7 +63,7 @@ def diff(
                     action=Action.DELETE,
                     before=have.attrs,
                     live_meta=have.meta,
-                    reason="not in the manifest",
+                    reason=f"duplicate of {duplicate}" if duplicate else "not in the manifest",
                 )
             )
     changes = _with_dependencies(changes)
