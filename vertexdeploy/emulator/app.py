@@ -34,7 +34,9 @@ from vertexdeploy.emulator import (
 from vertexdeploy.emulator.apierror import ApiError, not_found, status_for_http
 from vertexdeploy.emulator.auth import BearerAuth
 from vertexdeploy.emulator.content_type import require_json
+from vertexdeploy.emulator.faults import FaultRule, crash_now
 from vertexdeploy.emulator.monitoring import routes as monitoring_routes
+from vertexdeploy.emulator.requestlog import is_write
 from vertexdeploy.emulator.routing import ApiRoute, Call
 from vertexdeploy.emulator.state import EmulatorState
 
@@ -124,6 +126,17 @@ async def _run(found: ApiRoute, params: dict[str, str], request: Request) -> Res
     return JSONResponse(result)
 
 
+async def _inject(fault: FaultRule, rpc: str) -> None:
+    """Apply an injected fault: wait, then die or answer with the error."""
+    if fault.latency_s > 0:
+        await asyncio.sleep(fault.latency_s)
+    if fault.crash:
+        crash_now()
+    if fault.code:
+        status = status_for_http(fault.code)
+        raise ApiError(status, f"Injected fault for {rpc}: {fault.code} {status}.", fault.code)
+
+
 async def dispatch(request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
     started = time.perf_counter()
@@ -133,13 +146,12 @@ async def dispatch(request: Request) -> Response:
     try:
         if found is None:
             raise not_found(f"The requested URL {path} ({request.method}) was not found.")
-        fault = state.faults.take(rpc)
-        if fault is not None and fault.latency_s > 0:
-            await asyncio.sleep(fault.latency_s)
-        if fault is not None and fault.code:
-            status = status_for_http(fault.code)
-            raise ApiError(status, f"Injected fault for {rpc}: {fault.code} {status}.", fault.code)
+        fault = state.faults.take(rpc, write=is_write(request.method, rpc))
+        if fault is not None and not fault.after:
+            await _inject(fault, rpc)
         response = await _run(found, params, request)
+        if fault is not None and fault.after:
+            await _inject(fault, rpc)
     except ApiError as err:
         response = _error(err)
     except Exception:  # a bug in the emulator, not a bad request

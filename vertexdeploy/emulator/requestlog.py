@@ -12,6 +12,11 @@ READ_ONLY_RPCS = frozenset(
 )
 
 
+def is_write(method: str, rpc: str) -> bool:
+    """Any non-GET call except the prediction and search RPCs changes state."""
+    return method != "GET" and rpc not in READ_ONLY_RPCS
+
+
 class RequestLog:
     def __init__(self, maxlen: int = 100_000) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
@@ -29,7 +34,7 @@ class RequestLog:
             "rpc": rpc,
             "status": status,
             "duration_ms": round(duration_ms, 3),
-            "write": method != "GET" and rpc not in READ_ONLY_RPCS,
+            "write": is_write(method, rpc),
         }
         with self._lock:
             entry["seq"] = next(self._seq)

@@ -25,7 +25,13 @@ from starlette.applications import Starlette
 
 from vertexdeploy.emulator import EMULATOR_VERSION
 from vertexdeploy.emulator.app import create_app
-from vertexdeploy.emulator.auth import check_token, new_token, token_path, write_token
+from vertexdeploy.emulator.auth import (
+    TOKEN_ENV,
+    check_token,
+    new_token,
+    token_path,
+    write_token,
+)
 from vertexdeploy.emulator.faults import FaultRule
 from vertexdeploy.emulator.private import write_private
 from vertexdeploy.emulator.state import EmulatorState
@@ -150,7 +156,9 @@ def serve_forever(
     """Serve in this thread until SIGINT/SIGTERM; keeps ``<data_dir>/emulator.json`` meanwhile.
 
     A fresh token is written to ``<data_dir>/token`` before the info file, so whoever sees
-    the info file can read the token (if the file modes let them: only the owner).
+    the info file can read the token (if the file modes let them: only the owner). With
+    ``VERTEXDEPLOY_EMULATOR_TOKEN`` set, that token is used instead: a supervisor that
+    restarts the emulator keeps its clients' token valid across the restart.
     """
     if not is_loopback(host):
         print(
@@ -160,8 +168,10 @@ def serve_forever(
             file=sys.stderr,
         )
     data_dir = Path(data_dir).resolve()
-    token = new_token()
+    given = os.environ.get(TOKEN_ENV)
+    token = check_token(given) if given else new_token()
     state = EmulatorState.open(data_dir, operation_delay_s)
+    state.faults.allow_crash = True  # its own process: a crash fault kills only the emulator
     for rule in faults:
         state.faults.add(rule)
     sock = bind_socket(host, port)
