@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
-from vertexdeploy.backends.stack_lock import LockInfo, LockRequest, StackLock, call
+from vertexdeploy.backends.stack_lock import LockInfo, LockRequest, StackLock
 from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.desired import build_desired, with_promotions
 from vertexdeploy.errors import PlanStaleError, UsageError
@@ -234,7 +234,7 @@ def force_unlock(files: Sequence[str], lock_id: str) -> LockInfo:
     from vertexdeploy.backends.connect import backend_for
 
     lock = stack_lock_of(backend_for(load_manifest(files).spec))
-    return call(lock.uri, lambda: lock.force_unlock(lock_id))
+    return lock.force_unlock(lock_id)
 
 
 def status(files: Sequence[str]) -> StatusReport:

@@ -21,29 +21,16 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
+from vertexdeploy.backends.resilience import CALL_TIMEOUT_S, Caller
 from vertexdeploy.errors import BackendError, LockHeld, UsageError
 
 LOCK_OBJECT = "lock.json"
 MAX_POLL_S = 5.0
-T = TypeVar("T")
-
-
-def call(address: str, fn: Callable[[], T]) -> T:
-    """Run lock calls with storage errors as the project's one-line BackendError (exit 1)."""
-    from google.api_core import exceptions as gexc
-
-    try:
-        return fn()
-    except gexc.GoogleAPICallError as exc:
-        code = int(exc.code) if exc.code is not None else None
-        raise BackendError(exc.message or str(exc), address=address, code=code) from exc
-    except OSError as exc:  # refused, reset, timed out (requests' errors are OSErrors)
-        raise BackendError(f"cannot reach the storage API: {exc}", address=address) from exc
 
 
 def _quiet(_message: str) -> None:
@@ -162,6 +149,9 @@ class StackLock:
         self.create_bucket = create_bucket
         self._sleep = sleep
         self._clock = clock
+        # Storage's own retries are off (retry=None): these calls retry through ours, which
+        # are bounded by the reachability budget; a lost answer is resolved by the lock id.
+        self._call = Caller(f"the staging bucket gs://{self.bucket_name}")
 
     @property
     def uri(self) -> str:
@@ -177,25 +167,33 @@ class StackLock:
 
         Polls with a bounded backoff and tells ``request.notify`` who holds it, once.
         Raises LockHeld naming the holder when the time is up (at once for timeout 0).
+        A create retried after a lost answer finds its own id in the object: it is ours.
         """
-        from google.api_core import exceptions as gexc
-
         self._ensure_bucket()
         deadline = self._clock() + request.timeout_s
         delay, announced = 0.2, False
+        mine = LockInfo.mine(request.command)
         while True:
-            mine = LockInfo.mine(request.command)
             blob = self._blob()
             try:
-                blob.upload_from_string(
-                    mine.to_json(), content_type="application/json", if_generation_match=0
+                self._call(
+                    self.uri,
+                    lambda blob=blob: blob.upload_from_string(  # type: ignore[misc]
+                        mine.to_json(),
+                        content_type="application/json",
+                        if_generation_match=0,
+                        retry=None,
+                        timeout=CALL_TIMEOUT_S,
+                    ),
                 )
                 return replace(mine, generation=int(blob.generation))
-            except gexc.PreconditionFailed:
-                holder = self.holder()
+            except BackendError as exc:
+                if exc.code != 412:
+                    raise
+            holder = self.holder()
             if holder is None:  # released between our create and our read
                 continue
-            if holder.id == mine.id:  # our create went through; its answer was lost and retried
+            if holder.id == mine.id:  # our create went through; its answer was lost
                 return holder
             remaining = deadline - self._clock()
             if remaining <= 0:
@@ -209,13 +207,24 @@ class StackLock:
             delay = min(delay * 1.5, MAX_POLL_S)
 
     def release(self, lock: LockInfo) -> bool:
-        """Delete our lock object; never someone else's (the generation must still match)."""
-        from google.api_core import exceptions as gexc
+        """Delete our lock object; never someone else's (the generation must still match).
 
+        False when the object is now another holder's (ours was broken with force-unlock
+        and taken again); a lock already gone counts as released.
+        """
         try:
-            self._blob().delete(if_generation_match=lock.generation)
-        except (gexc.PreconditionFailed, gexc.NotFound):
-            return False  # broken with force-unlock, maybe taken again since
+            self._call(
+                self.uri,
+                lambda: self._blob().delete(
+                    if_generation_match=lock.generation, retry=None, timeout=CALL_TIMEOUT_S
+                ),
+            )
+        except BackendError as exc:
+            if exc.code == 404:
+                return True
+            if exc.code == 412:
+                return False
+            raise
         return True
 
     @contextmanager
@@ -224,12 +233,12 @@ class StackLock:
 
         A failed release is reported, never raised: it must not hide the block's own error.
         """
-        lock = call(self.uri, lambda: self.acquire(request))
+        lock = self.acquire(request)
         try:
             yield lock
         finally:
             try:
-                if not call(self.uri, lambda: self.release(lock)):
+                if not self.release(lock):
                     request.notify(
                         f"the stack lock on {self.stack} was no longer ours at the end "
                         "(someone ran force-unlock); left it alone"
@@ -244,18 +253,19 @@ class StackLock:
 
     def holder(self) -> LockInfo | None:
         """Who holds the lock now, or None when nobody does."""
-        from google.api_core import exceptions as gexc
-
         blob = self._blob()
         try:
-            raw = blob.download_as_bytes()
-        except gexc.NotFound:
-            return None
+            raw = self._call(
+                self.uri, lambda: blob.download_as_bytes(retry=None, timeout=CALL_TIMEOUT_S)
+            )
+        except BackendError as exc:
+            if exc.code == 404:
+                return None
+            raise
         return LockInfo.parse(raw, int(blob.generation or 0))
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         """Remove the lock whose id is ``lock_id`` (a stale one); refuse any other."""
-        from google.api_core import exceptions as gexc
 
         holder = self.holder()
         if holder is None:
@@ -267,8 +277,15 @@ class StackLock:
                 holder.to_dict(),
             )
         try:
-            self._blob().delete(if_generation_match=holder.generation)
-        except (gexc.PreconditionFailed, gexc.NotFound) as exc:
+            self._call(
+                self.uri,
+                lambda: self._blob().delete(
+                    if_generation_match=holder.generation, retry=None, timeout=CALL_TIMEOUT_S
+                ),
+            )
+        except BackendError as exc:
+            if exc.code not in (404, 412):
+                raise
             raise UsageError(
                 f"the lock on stack {self.stack} changed while removing it; run force-unlock again"
             ) from exc
@@ -291,9 +308,11 @@ class StackLock:
         """On the local target the staging bucket is made on first use, as staging does."""
         if not self.create_bucket:
             return
-        from google.api_core import exceptions as gexc
-
         bucket = self.storage.bucket(self.bucket_name)
-        if not bucket.exists():
-            with suppress(gexc.Conflict):  # a concurrent run made it first
-                bucket.create()
+        if self._call(self.uri, lambda: bucket.exists(retry=None, timeout=CALL_TIMEOUT_S)):
+            return
+        try:
+            self._call(self.uri, lambda: bucket.create(retry=None, timeout=CALL_TIMEOUT_S))
+        except BackendError as exc:
+            if exc.code != 409:  # 409: a concurrent run (or our lost answer) made it first
+                raise
