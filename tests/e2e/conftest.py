@@ -14,8 +14,4 @@ from vertexdeploy.emulator.server import EmulatorServer
 @pytest.fixture
 def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_examples: Path) -> Iterator[Emu]:
     with EmulatorServer(tmp_path / "emulator") as server:
-        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_URL", server.url)
-        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_TOKEN", server.token)
-        monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
-        monkeypatch.chdir(tmp_path)
-        yield Emu(server, tmp_path)
+        yield Emu.attach(server, tmp_path, monkeypatch)

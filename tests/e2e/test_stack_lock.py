@@ -27,14 +27,6 @@ from vertexdeploy.manifest import load_manifest
 LOCK_URI = "gs://quickstart-staging/vertexdeploy/quickstart/lock.json"
 
 
-@pytest.fixture(autouse=True)
-def _emulator_token(emu: Emu, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The emulator's token for the CLI processes and the clients this module builds."""
-    token = getattr(emu.server, "token", None)
-    if token:
-        monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_TOKEN", token)
-
-
 def backend() -> VertexBackend:
     """A backend for the quickstart stack, reaching the emulator the e2e fixture started."""
     return backend_for(load_manifest([str(QUICKSTART)]).spec)
@@ -236,7 +228,7 @@ def live_inventory(b: VertexBackend) -> dict[str, Any]:
 
 def test_concurrent_applies_one_fails_naming_the_holder_one_waits(emu: Emu) -> None:
     # the first run's deploys take 6 s, so it holds the lock while the others start
-    emu.server.state.faults.add(FaultRule("DeployModel", 0, count=2, latency_s=6.0))
+    emu.in_process.state.faults.add(FaultRule("DeployModel", 0, count=2, latency_s=6.0))
     first = start_apply()
     holder = wait_for_lock(first)
     assert holder.pid == first.pid and "vertexdeploy apply" in holder.command
