@@ -7,6 +7,7 @@ VertexDeployError                 exit 1
 │   ├── TransientBackendError     exit 1  (429/5xx/UNAVAILABLE/DEADLINE_EXCEEDED: retryable)
 │   └── BackendUnreachable        exit 1  (no answer for the whole reachability budget)
 ├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
+├── PlanGraphError                exit 1  (a plan whose dependencies form a cycle)
 ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
 ├── LockHeld                      exit 1  (another run holds the stack lock; names the holder)
 └── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
@@ -83,6 +84,11 @@ class BackendUnreachable(BackendError):
 
 class PlanStaleError(VertexDeployError):
     pass
+
+
+class PlanGraphError(VertexDeployError):
+    """A plan whose dependencies cannot be walked (a cycle, an address twice): a planner
+    bug or a hand-edited plan.json. Raised before any change runs."""
 
 
 class EmulatorError(VertexDeployError):
