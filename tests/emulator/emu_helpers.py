@@ -74,6 +74,15 @@ def http(
         return err.code, json.loads(raw) if raw else None
 
 
+EXPLAINED = v1.ExplanationSpec(
+    parameters=v1.ExplanationParameters(
+        sampled_shapley_attribution=v1.SampledShapleyAttribution(path_count=10)
+    ),
+    metadata=v1.ExplanationMetadata(
+        inputs={"features": v1.ExplanationMetadata.InputMetadata()},
+        outputs={"scores": v1.ExplanationMetadata.OutputMetadata()},
+    ),
+)
 SKLEARN_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
 _MODEL_BYTES: list[bytes] = []
 
@@ -115,6 +124,7 @@ def upload(
         container_spec=v1.ModelContainerSpec(image_uri=SKLEARN_IMAGE),
         labels=extra.pop("labels", {}),
         version_aliases=extra.pop("aliases", []),
+        explanation_spec=extra.pop("explanation_spec", None),
     )
     request = {"parent": PARENT, "model": model, **extra}
     if model_id:

@@ -20,7 +20,8 @@ def test_upload_and_get_model(clients: Clients) -> None:
     assert model.artifact_uri == "gs://bucket/model"
     assert model.container_spec.image_uri.endswith(":latest")
     assert list(model.supported_deployment_resources_types) == [
-        v1.Model.DeploymentResourcesType.DEDICATED_RESOURCES
+        v1.Model.DeploymentResourcesType.DEDICATED_RESOURCES,
+        v1.Model.DeploymentResourcesType.SHARED_RESOURCES,
     ]
     assert model.etag and model.create_time and model.version_create_time
 

@@ -29,6 +29,8 @@ ROOTS = [
     v1.MutateDeployedModelRequest,
     v1.BatchPredictionJob,
     v1.ModelDeploymentMonitoringJob,
+    v1.CreateDeploymentResourcePoolRequest,
+    v1.DeploymentResourcePool,
 ]
 _SCALARS = {
     FieldDescriptor.TYPE_STRING: "s",

@@ -171,7 +171,10 @@ def test_enums_sent_as_ints_are_accepted(clients: Clients) -> None:
     """The SDK sends ``$alt=json;enum-encoding=int``; replies still use enum names."""
     model = upload(clients).model
     status, body = http(f"{clients.url}/v1/{model}?%24alt=json%3Benum-encoding%3Dint")
-    assert status == 200 and body["supportedDeploymentResourcesTypes"] == ["DEDICATED_RESOURCES"]
+    assert status == 200 and body["supportedDeploymentResourcesTypes"] == [
+        "DEDICATED_RESOURCES",
+        "SHARED_RESOURCES",
+    ]
 
 
 def test_operation_delay_reports_not_done(tmp_path: Any) -> None:

@@ -29,6 +29,7 @@ from vertexdeploy.emulator import (
     observe_routes,
     operations,
     predict_routes,
+    resource_pools,
     validation,
 )
 from vertexdeploy.emulator.apierror import ApiError, not_found, status_for_http
@@ -49,6 +50,7 @@ VERTEX_ROUTES: list[ApiRoute] = [
     *predict_routes.ROUTES,
     *jobs.ROUTES,
     *monitoring_jobs.ROUTES,
+    *resource_pools.ROUTES,
     *monitoring_routes.ROUTES,
 ]
 STORAGE_ROUTES: list[ApiRoute] = list(buckets.ROUTES)

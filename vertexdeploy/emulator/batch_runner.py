@@ -30,6 +30,9 @@ is retried row by row, so that one bad row fails alone. Output, as Vertex lays i
         predictions_00001.jsonl  {"instance": ..., "prediction": ...}  a line per successful row
         errors_00001.jsonl       {"instance": ..., "status": "CODE: why"}  a line per failed row
 
+jsonl object instances are shaped by ``instanceConfig`` first (batch_instances.py): with a
+``keyField`` a prediction line is ``{"key": ..., "prediction": ...}``.
+
 The inputs are read whole and both files written when the last batch is done, so a job
 cancelled before then writes nothing (emulator-sized data is assumed). Not supported,
 and failed with UNIMPLEMENTED saying so: BigQuery input or output, csv output, tf-record and
@@ -60,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from vertexdeploy.emulator import jobs
 from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError
+from vertexdeploy.emulator.batch_instances import NO_KEY, Shaped, output_line, shape
 from vertexdeploy.emulator.buckets import split_gs_uri
 from vertexdeploy.emulator.clock import rfc3339
 from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
@@ -192,6 +196,7 @@ class _Stats:
 class _Row:
     instance: Any
     error: str | None = None  # set when the row could not be read
+    key: Any = NO_KEY  # instanceConfig.keyField's value, written beside the prediction
 
 
 @dataclass
@@ -200,8 +205,9 @@ class _Output:
     errors: list[str] = field(default_factory=list)
     first_error: str = ""
 
-    def ok(self, instance: Any, prediction: Any) -> None:
-        self.predictions.append(json.dumps({"instance": instance, "prediction": prediction}))
+    def ok(self, row: _Row, prediction: Any) -> None:
+        line = output_line(Shaped(row.instance, row.key), prediction)
+        self.predictions.append(json.dumps(line))
 
     def fail(self, instance: Any, status: str) -> None:
         self.first_error = self.first_error or status
@@ -268,6 +274,8 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
             )
         predictor = _load(state, version)
         rows = [row for path, uri in paths for row in _read(fmt, path, uri)]
+        if fmt == "jsonl":
+            rows = [_shaped(row, doc.get("instanceConfig") or {}) for row in rows]
         stats = _Stats(incomplete=len(rows))
         out = _Output()
         _predict_all(state.store, name, predictor, rows, _batch_size(doc), stats, out)
@@ -404,6 +412,17 @@ def _read_csv(path: Path, uri: str) -> Iterator[_Row]:
             yield _Row([_scalar(cell) for cell in row])
 
 
+def _shaped(row: _Row, cfg: dict[str, Any]) -> _Row:
+    """The row as instanceConfig shapes it (batch_instances.py); a row it cannot shape fails."""
+    if row.error is not None:
+        return row
+    try:
+        shaped = shape(row.instance, cfg)
+    except ValueError as exc:
+        return _Row(row.instance, f"INVALID_ARGUMENT: {exc}")
+    return _Row(shaped.instance, key=shaped.key)
+
+
 def _batch_size(doc: dict[str, Any]) -> int:
     size = (doc.get("manualBatchTuningParameters") or {}).get("batchSize")
     try:
@@ -421,22 +440,23 @@ def _predict_all(
     stats: _Stats,
     out: _Output,
 ) -> None:
-    good: list[Any] = []
+    good: list[_Row] = []
     for row in rows:
         if row.error is not None:
             out.fail(row.instance, row.error)
             stats.failed += 1
             stats.incomplete -= 1
         else:
-            good.append(row.instance)
+            good.append(row)
     for start in range(0, len(good), batch_size):
         current = store.get(name)
         if current is None or current.get("state") != RUNNING:
             raise _Cancelled
         batch = good[start : start + batch_size]
-        for instance, prediction, status in _predict(predictor, batch):
+        results = _predict(predictor, [row.instance for row in batch])
+        for row, (instance, prediction, status) in zip(batch, results, strict=True):
             if status is None:
-                out.ok(instance, prediction)
+                out.ok(row, prediction)
                 stats.successful += 1
             else:
                 out.fail(instance, status)

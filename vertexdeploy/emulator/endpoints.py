@@ -18,6 +18,7 @@ from vertexdeploy.emulator.apierror import (
     not_found,
 )
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.field_rules import check_encryption, check_endpoint
 from vertexdeploy.emulator.inflight import Flight
 from vertexdeploy.emulator.models import resolve_version, save_version
 from vertexdeploy.emulator.names import (
@@ -29,6 +30,7 @@ from vertexdeploy.emulator.names import (
     update_paths,
 )
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
+from vertexdeploy.emulator.resource_pools import check_replicas, check_resources, check_shared
 from vertexdeploy.emulator.resources import as_dict, as_int, etag, new_id, require_str
 from vertexdeploy.emulator.routing import ApiRoute, Call, list_resources, route
 from vertexdeploy.emulator.store import Store
@@ -50,13 +52,19 @@ _OUTPUT_ONLY = frozenset(
         "updateTime",
         "modelDeploymentMonitoringJob",
         "dedicatedEndpointDns",
-        "dedicatedEndpointEnabled",
         "satisfiesPzs",
         "satisfiesPzi",
     }
 )
 _UPDATABLE = frozenset(
-    {"displayName", "description", "labels", "trafficSplit", "predictRequestResponseLoggingConfig"}
+    {
+        "displayName",
+        "description",
+        "labels",
+        "trafficSplit",
+        "predictRequestResponseLoggingConfig",
+        "clientConnectionConfig",
+    }
 )
 _DM_OUTPUT_ONLY = frozenset({"createTime", "privateEndpoints", "status", "systemLabels"})
 _MUTABLE = frozenset(
@@ -110,6 +118,8 @@ def create_endpoint(call: Call) -> dict[str, Any]:
     parent = check_parent(call.params["parent"])
     check_message(call.body, "Endpoint", "endpoint")
     require_str(call.body, "displayName", "endpoint")
+    check_endpoint(call.body)
+    check_encryption(call.body, parent, "endpoint")
     endpoint_id = call.query.get("endpointId") or ""
     now = rfc3339()
     with store.transaction():
@@ -155,6 +165,7 @@ def update_endpoint(call: Call) -> dict[str, Any]:
                 doc.pop(path, None)
             else:
                 doc[path] = as_dict(value, "endpoint.labels") if path == "labels" else value
+        check_endpoint(doc)
         save(store, doc)
     return doc
 
@@ -173,33 +184,22 @@ def delete_endpoint(call: Call) -> dict[str, Any]:
         return call.state.operations.start(name, DELETE_METADATA, None, EMPTY)
 
 
-def _check_resources(dm: dict[str, Any]) -> dict[str, Any]:
-    """Normalised dedicatedResources; the emulator's models only support dedicated resources."""
-    if dm.get("automaticResources") is not None or dm.get("sharedResources"):
-        raise invalid("This model supports only DEDICATED_RESOURCES; set dedicatedResources.")
-    res = as_dict(dm.get("dedicatedResources"), "deployedModel.dedicatedResources")
-    if not res:
-        raise invalid("deployedModel.dedicatedResources is required.")
-    spec = as_dict(res.get("machineSpec"), "dedicatedResources.machineSpec")
-    if not spec.get("machineType"):
-        raise invalid("deployedModel.dedicatedResources.machineSpec.machineType is required.")
-    return _check_replicas(dict(res))
-
-
-def _check_replicas(res: dict[str, Any]) -> dict[str, Any]:
-    low = as_int(res.get("minReplicaCount"), "dedicatedResources.minReplicaCount")
-    if low < 1:
-        raise invalid("dedicatedResources.minReplicaCount must be at least 1.")
-    high = as_int(res.get("maxReplicaCount"), "dedicatedResources.maxReplicaCount", default=low)
-    if high == 0:
-        high = low
-    if high < low:
+def _check_resources(store: Store, dm: dict[str, Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+    """The deployed model's resources: its own dedicatedResources (normalised), or the
+    DeploymentResourcePool its sharedResources names; automatic resources are not offered."""
+    if dm.get("automaticResources") is not None:
         raise invalid(
-            f"dedicatedResources.maxReplicaCount ({high}) is less than minReplicaCount ({low})."
+            "This model supports DEDICATED_RESOURCES and SHARED_RESOURCES; set "
+            "dedicatedResources or sharedResources."
         )
-    res["minReplicaCount"] = low
-    res["maxReplicaCount"] = high
-    return res
+    if dm.get("sharedResources"):
+        if dm.get("dedicatedResources"):
+            raise invalid("Set one of deployedModel.dedicatedResources and sharedResources.")
+        return {"sharedResources": check_shared(store, dm["sharedResources"], endpoint)}
+    if not dm.get("dedicatedResources"):
+        raise invalid("deployedModel.dedicatedResources is required.")
+    res = check_resources(dm["dedicatedResources"], "deployedModel.dedicatedResources")
+    return {"dedicatedResources": res}
 
 
 async def deploy_model(call: Call) -> dict[str, Any]:
@@ -223,7 +223,7 @@ async def deploy_model(call: Call) -> dict[str, Any]:
         version = resolve_version(store, model_ref)
         if parent_of(version["name"]) != parent_of(name):
             raise invalid(f"Model {version['name']} is not in the endpoint's location.")
-        resources = _check_resources(dm_in)
+        resources = _check_resources(store, dm_in, endpoint)
         dm_id = str(dm_in.get("id") or "")
         if dm_id:
             check_id(dm_id, "deployedModel.id")
@@ -243,7 +243,7 @@ async def deploy_model(call: Call) -> dict[str, Any]:
             model=version["name"],
             modelVersionId=version["versionId"],
             displayName=dm_in.get("displayName") or version.get("displayName", ""),
-            dedicatedResources=resources,
+            **resources,
         )
         op = state.operations.start_pending(
             name, "DeployModelOperationMetadata", "DeployModelResponse"
@@ -451,7 +451,14 @@ def mutate_deployed_model(call: Call) -> dict[str, Any]:
                 dm[head] = dm_in[head]
             else:
                 dm.pop(head, None)
-        dm["dedicatedResources"] = _check_replicas(dict(dm.get("dedicatedResources") or {}))
+        if dm.get("sharedResources"):
+            if any(p.startswith("dedicatedResources") for p in paths):
+                raise invalid(
+                    f"Deployed model {dm_id} runs in {dm['sharedResources']}; "
+                    "change the pool's replicas instead."
+                )
+        else:
+            dm["dedicatedResources"] = check_replicas(dict(dm.get("dedicatedResources") or {}))
         endpoint["deployedModels"] = [
             dm if str(d["id"]) == dm_id else d for d in endpoint.get("deployedModels", [])
         ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from vertexdeploy.emulator.apierror import failed_precondition, invalid
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.field_rules import check_encryption, check_explanation_spec, explains
 from vertexdeploy.emulator.models import resolve_version
 from vertexdeploy.emulator.names import check_parent, parent_of
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
@@ -96,6 +97,23 @@ def _check_io(job: dict[str, Any]) -> None:
             raise invalid("dedicatedResources.maxReplicaCount is less than startingReplicaCount.")
 
 
+def _check_instances(job: dict[str, Any], version: dict[str, Any]) -> None:
+    """instanceConfig and explanations, as Vertex checks them before a job is created."""
+    cfg = as_dict(job.get("instanceConfig"), "instanceConfig")
+    kind = cfg.get("instanceType")
+    if kind not in (None, "", "object", "array"):
+        raise invalid(f"instanceConfig.instanceType must be 'object' or 'array', got {kind!r}.")
+    if cfg.get("includedFields") and cfg.get("excludedFields"):
+        raise invalid("instanceConfig.includedFields and excludedFields cannot both be set.")
+    if job.get("explanationSpec") is not None:
+        check_explanation_spec(job["explanationSpec"], "batchPredictionJob.explanationSpec")
+    if job.get("generateExplanation") and not explains(version, job.get("explanationSpec")):
+        raise invalid(
+            f"generateExplanation is true but model {version['name']}@{version['versionId']} "
+            "has no explanationSpec, and the job sets none."
+        )
+
+
 def create_job(call: Call) -> dict[str, Any]:
     state = call.state
     parent = check_parent(call.params["parent"])
@@ -105,6 +123,8 @@ def create_job(call: Call) -> dict[str, Any]:
     model_ref = require_str(body, "model", "batchPredictionJob")
     version = resolve_version(state.store, model_ref)
     _check_io(body)
+    _check_instances(body, version)
+    check_encryption(body, parent, "batchPredictionJob")
     now = rfc3339()
     with state.store.transaction():
         name = f"{parent}/batchPredictionJobs/{new_id(state.store, 'batch_prediction_job')}"

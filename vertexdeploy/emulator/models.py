@@ -12,6 +12,7 @@ from typing import Any
 
 from vertexdeploy.emulator.apierror import already_exists, failed_precondition, invalid, not_found
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.field_rules import check_encryption, check_explanation_spec
 from vertexdeploy.emulator.filters import compile_filter
 from vertexdeploy.emulator.names import (
     check_alias,
@@ -124,6 +125,9 @@ def upload_model(call: Call) -> dict[str, Any]:
     if spec.get("containerSpec") is not None and not container.get("imageUri"):
         raise invalid("model.containerSpec.imageUri is required.")
     aliases = _check_aliases(spec.get("versionAliases"))
+    check_encryption(spec, parent, "model")
+    if spec.get("explanationSpec") is not None:
+        check_explanation_spec(spec["explanationSpec"], "model.explanationSpec")
     parent_model = str(call.body.get("parentModel") or "")
     model_id = str(call.body.get("modelId") or "")
     now = rfc3339()
@@ -164,7 +168,7 @@ def upload_model(call: Call) -> dict[str, Any]:
             versionCreateTime=now,
             versionUpdateTime=now,
             labels=as_dict(spec.get("labels"), "model.labels"),
-            supportedDeploymentResourcesTypes=["DEDICATED_RESOURCES"],
+            supportedDeploymentResourcesTypes=["DEDICATED_RESOURCES", "SHARED_RESOURCES"],
             supportedInputStorageFormats=["jsonl", "csv", "file-list", "bigquery"],
             supportedOutputStorageFormats=["jsonl", "bigquery"],
             deployedModels=[],

@@ -15,6 +15,7 @@ from typing import Any
 from vertexdeploy.emulator import endpoints
 from vertexdeploy.emulator.apierror import failed_precondition, invalid, not_found
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.field_rules import check_duration, check_encryption, explains
 from vertexdeploy.emulator.names import check_parent, parent_of, update_paths
 from vertexdeploy.emulator.operations import DELETE_METADATA, EMPTY
 from vertexdeploy.emulator.resources import as_dict, new_id, require_str
@@ -57,6 +58,7 @@ _UPDATABLE = frozenset(
 )
 _ROOT = "model_deployment_monitoring_job"
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)s$")
+_CHANNEL_RE = re.compile(r"^projects/[^/]+/notificationChannels/[^/]+$")
 
 
 def save(store: Store, doc: dict[str, Any]) -> None:
@@ -77,7 +79,8 @@ def _validate(store: Store, job: dict[str, Any]) -> None:
     endpoint = store.get(endpoint_name)
     if endpoint is None:
         raise not_found(f"Endpoint {endpoint_name} is not found.")
-    deployed = [str(dm["id"]) for dm in endpoint.get("deployedModels", [])]
+    by_id = {str(dm["id"]): dm for dm in endpoint.get("deployedModels", [])}
+    deployed = list(by_id)
     if not deployed:
         raise failed_precondition(f"Endpoint {endpoint_name} has no deployed models to monitor.")
     configs = job.get("modelDeploymentMonitoringObjectiveConfigs")
@@ -90,9 +93,39 @@ def _validate(store: Store, job: dict[str, Any]) -> None:
                 f"Objective config names deployed model {dm_id!r}, which is not deployed on "
                 f"{endpoint_name} (deployed: {', '.join(deployed)})."
             )
+        _check_attribution(store, cfg, by_id[dm_id])
     schedule = as_dict(job.get("modelDeploymentMonitoringScheduleConfig"), "schedule config")
     if _seconds(schedule.get("monitorInterval"), "monitorInterval") < 3600:
         raise invalid("modelDeploymentMonitoringScheduleConfig.monitorInterval must be >= 1h.")
+    check_duration(schedule.get("monitorWindow"), "monitorWindow", minimum=1)
+    check_duration(job.get("logTtl"), "logTtl", minimum=1)
+    alerts = as_dict(job.get("modelMonitoringAlertConfig"), "modelMonitoringAlertConfig")
+    for channel in alerts.get("notificationChannels") or []:
+        if not _CHANNEL_RE.match(str(channel)):
+            raise invalid(
+                f"notificationChannels entry {str(channel)[:200]!r} is malformed: expected "
+                "projects/*/notificationChannels/*."
+            )
+
+
+def _check_attribution(store: Store, cfg: dict[str, Any], dm: dict[str, Any]) -> None:
+    """FEATURE_ATTRIBUTION objectives need a model that explains its predictions."""
+    objective = as_dict(cfg.get("objectiveConfig"), "objectiveConfig")
+    skew = as_dict(objective.get("trainingPredictionSkewDetectionConfig"), "skew config")
+    drift = as_dict(objective.get("predictionDriftDetectionConfig"), "drift config")
+    wants = bool(
+        as_dict(objective.get("explanationConfig"), "explanationConfig").get(
+            "enableFeatureAttributes"
+        )
+        or skew.get("attributionScoreSkewThresholds")
+        or drift.get("attributionScoreDriftThresholds")
+    )
+    version = store.get(f"{dm['model']}@{dm['modelVersionId']}") or {}
+    if wants and not explains(version, dm.get("explanationSpec")):
+        raise invalid(
+            f"Feature attribution monitoring of deployed model {dm['id']} needs an "
+            f"explanationSpec, and model {dm['model']}@{dm['modelVersionId']} has none."
+        )
 
 
 def create_job(call: Call) -> dict[str, Any]:
@@ -101,6 +134,7 @@ def create_job(call: Call) -> dict[str, Any]:
     body = call.body
     check_message(body, "ModelDeploymentMonitoringJob", _ROOT)
     require_str(body, "displayName", "modelDeploymentMonitoringJob")
+    check_encryption(body, parent, "modelDeploymentMonitoringJob")
     with store.transaction():
         _validate(store, body)
         endpoint = endpoints.get(store, body["endpoint"])

@@ -39,6 +39,8 @@ Checkpoint checkpoint_id:s epoch:n step:n
 ClientConnectionConfig inference_timeout:?
 CompletionStats successful_count:n failed_count:n incomplete_count:n
     successful_forecast_point_count:n
+CreateDeploymentResourcePoolRequest parent:s deployment_resource_pool:@DeploymentResourcePool
+    deployment_resource_pool_id:s
 DedicatedResources machine_spec:@MachineSpec min_replica_count:n max_replica_count:n
     required_replica_count:n autoscaling_metric_specs:*@AutoscalingMetricSpec spot:b
 DeployModelRequest endpoint:s deployed_model:@DeployedModel traffic_split:{n}
@@ -50,6 +52,9 @@ DeployedModel dedicated_resources:@DedicatedResources automatic_resources:@Autom
     system_labels:{s} checkpoint_id:s speculative_decoding_spec:@SpeculativeDecodingSpec
 DeployedModel.Status message:s last_update_time:? available_replica_count:n
 DeployedModelRef endpoint:s deployed_model_id:s
+DeploymentResourcePool name:s dedicated_resources:@DedicatedResources
+    encryption_spec:@EncryptionSpec service_account:s disable_container_logging:b create_time:?
+    satisfies_pzs:b satisfies_pzi:b
 EncryptionSpec kms_key_name:s
 Endpoint name:s display_name:s description:s deployed_models:*@DeployedModel traffic_split:{n}
     etag:s labels:{s} create_time:? update_time:? encryption_spec:@EncryptionSpec network:s

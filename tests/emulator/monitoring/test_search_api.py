@@ -7,7 +7,16 @@ import io
 import urllib.request
 from typing import Any
 
-from emu_helpers import PARENT, Clients, create_endpoint, deploy, http, token_for, upload
+from emu_helpers import (
+    EXPLAINED,
+    PARENT,
+    Clients,
+    create_endpoint,
+    deploy,
+    http,
+    token_for,
+    upload,
+)
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import json_format
 from sklearn.datasets import load_iris
@@ -37,7 +46,7 @@ def _setup(c: Clients) -> tuple[str, str, str]:
     writer.writerow([*FEATURES, "species"])
     writer.writerows([*row, label] for row, label in zip(x.tolist(), y.tolist(), strict=True))
     _put(c.url, "baselines", "iris/train.csv", text.getvalue().encode())
-    model = upload(c).model
+    model = upload(c, explanation_spec=EXPLAINED).model  # attribution monitoring needs it
     endpoint = create_endpoint(
         c,
         "mon",
