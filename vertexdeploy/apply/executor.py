@@ -4,19 +4,21 @@
 * transient errors retry with exponential backoff and full jitter;
 * a change whose dependency failed (or was skipped) is skipped, never attempted, while
   independent branches go on;
-* the plan is executed as saved: nothing is diffed again here.
+* the plan is executed as saved: nothing is diffed again here; a plan whose graph cannot
+  be walked (a cycle) is refused before the first write (``graph.py``).
 """
 
 from __future__ import annotations
 
-import functools
+import queue
 import random
-import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from vertexdeploy.apply.graph import build_graph
 from vertexdeploy.apply.report import NullReporter, Reporter
 from vertexdeploy.backends.base import StateWriter
 from vertexdeploy.backends.resilience import RetryPolicy
@@ -83,18 +85,23 @@ def execute_plan(
     sleep: Callable[[float], None] = time.sleep,
     seed: int | None = None,
 ) -> ApplyResult:
+    """Run every change once its dependencies completed; results in plan order.
+
+    Raises PlanGraphError (a cycle, an address twice) before anything runs. All scheduling
+    happens on the calling thread, which hears back from every change it started, whatever
+    the change raised, so the walk always ends. A reporter that raises in ``finished`` ends
+    the walk: nothing new starts, the changes in flight finish, and the error propagates.
+    """
+    graph = build_graph(plan.changes)
     retry = retry or RetryPolicy()
     reporter = reporter or NullReporter()
     rng = random.Random(seed)
+    workers = max(1, parallelism)
     changes = {c.address: c for c in plan.changes}
-    waiting = {a: {d for d in c.depends_on if d in changes} for a, c in changes.items()}
-    dependents: dict[str, set[str]] = {a: set() for a in changes}
-    for a, deps in waiting.items():
-        for d in deps:
-            dependents[d].add(a)
+    unmet = {a: set(deps) for a, deps in graph.waits_for.items()}
+    ready = deque(c.address for c in plan.changes if not unmet[c.address])
+    done: queue.Queue[tuple[str, NodeResult]] = queue.Queue()
     results: dict[str, NodeResult] = {}
-    lock = threading.Lock()
-    all_done = threading.Event()
     start = time.monotonic()
 
     def run(change: Change) -> NodeResult:
@@ -134,66 +141,54 @@ def execute_plan(
             except VertexDeployError as exc:
                 return failed(attempt, exc)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
+    def work(change: Change) -> None:
+        """In a worker: always post one result, even when the writer or reporter raised."""
+        result = _crashed(change, "did not finish")
+        try:
+            result = run(change)
+        except Exception as exc:
+            result = _crashed(change, f"{type(exc).__name__}: {exc}")
+        finally:
+            done.put((change.address, result))
 
-        def finish(address: str, result: NodeResult) -> None:
-            ready: list[str] = []
-            with lock:
-                results[address] = result
-                for child in sorted(dependents[address]):
-                    if child in results:
-                        continue
-                    if result.outcome in ("failed", "skipped"):
-                        ready.append(child)  # skipped below, outside the lock
-                    else:
-                        waiting[child].discard(address)
-                        if not waiting[child]:
-                            ready.append(child)
-                if len(results) == len(changes):
-                    all_done.set()
-            if changes[address].action is not Action.NOOP or result.outcome == "failed":
-                reporter.finished(changes[address], result)
-            for child in ready:
-                if result.outcome in ("failed", "skipped"):
-                    with lock:
-                        if child in results:
-                            continue
-                    finish(
+    def settle(address: str, result: NodeResult) -> None:
+        """Record a result; free dependents, or skip them (transitively, without recursion)."""
+        results[address] = result
+        settled = deque([(address, result)])
+        while settled:
+            parent, outcome = settled.popleft()
+            if changes[parent].action is not Action.NOOP or outcome.outcome == "failed":
+                reporter.finished(changes[parent], outcome)
+            for child in graph.dependents[parent]:
+                if child in results:
+                    continue
+                if outcome.outcome in ("failed", "skipped"):
+                    skipped = NodeResult(
                         child,
-                        NodeResult(
-                            child,
-                            changes[child].action.value,
-                            "skipped",
-                            error=f"{address} did not complete",
-                        ),
+                        changes[child].action.value,
+                        "skipped",
+                        error=f"{parent} did not complete",
                     )
+                    results[child] = skipped
+                    settled.append((child, skipped))
                 else:
-                    submit(child)
+                    unmet[child].discard(parent)
+                    if not unmet[child]:
+                        ready.append(child)
 
-        def submit(address: str) -> None:
-            future: Future[NodeResult] = pool.submit(run, changes[address])
-            future.add_done_callback(functools.partial(_on_done, address))
-
-        def _on_done(address: str, f: Future[NodeResult]) -> None:
-            finish(address, _result_of(f, address))
-
-        def _result_of(f: Future[NodeResult], address: str) -> NodeResult:
-            exc = f.exception()
-            if exc is None:
-                return f.result()
-            return NodeResult(
-                address,
-                changes[address].action.value,
-                "failed",
-                1,
-                0.0,
-                f"{type(exc).__name__}: {exc}",
-            )
-
-        if not changes:
-            all_done.set()
-        for address in [a for a, deps in waiting.items() if not deps]:
-            submit(address)
-        all_done.wait()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
+        in_flight = 0
+        while len(results) < len(changes):
+            while ready and in_flight < workers:
+                pool.submit(work, changes[ready.popleft()])
+                in_flight += 1
+            address, result = done.get()
+            in_flight -= 1
+            settle(address, result)
     ordered = [results[c.address] for c in plan.changes]
     return ApplyResult(ordered, time.monotonic() - start)
+
+
+def _crashed(change: Change, error: str) -> NodeResult:
+    """The result of a change whose run raised something other than a project error."""
+    return NodeResult(change.address, change.action.value, "failed", 1, 0.0, error)
