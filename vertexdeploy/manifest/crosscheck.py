@@ -1,4 +1,5 @@
-"""Checks that span the whole manifest: unique names, references, traffic sums.
+"""Checks that span the whole manifest: unique names, references, traffic sums, the
+resource pools deployments share, encryption keys and the explanations attributions need.
 
 They run after the schema accepted every object, and return every problem found as
 (location, message) pairs, so the loader can report them all at once.
@@ -6,9 +7,9 @@ They run after the schema accepted every object, and return every problem found 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from vertexdeploy.manifest.spec import MODEL_REF, Manifest
+from vertexdeploy.manifest.spec import KMS_KEY, MODEL_REF, Encrypted, EndpointSpec, Manifest
 
 Loc = tuple[str | int, ...]
 
@@ -46,6 +47,7 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     named: dict[str, list[str]] = {
         "models": [m.name for m in manifest.models],
+        "deployment_resource_pools": [p.name for p in manifest.deployment_resource_pools],
         "endpoints": [e.name for e in manifest.endpoints],
         "batch_jobs": [j.name for j in manifest.batch_jobs],
     }
@@ -85,6 +87,12 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                         _unresolved(manifest, dep.model),
                     )
                 )
+            if dep.shared_resources is not None:
+                problem = _pool_problem(manifest, ep, dep.shared_resources)
+                if problem:
+                    problems.append(
+                        (("endpoints", ei, "deployments", di, "shared_resources"), problem)
+                    )
         for key in ep.traffic:
             if key not in known:
                 problems.append(
@@ -99,10 +107,83 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                 problems.append((("endpoints", ei, "traffic"), f"traffic sums to {total}, not 100"))
         if ep.rollout and len(ep.deployments) == 0:
             problems.append((("endpoints", ei, "rollout"), "a rollout needs deployments"))
+        if ep.monitoring and ep.monitoring.attribution:
+            unexplained = sorted(
+                {bare for d in ep.deployments if (bare := _unexplained(manifest, d.model))}
+            )
+            if unexplained:
+                problems.append(
+                    (
+                        ("endpoints", ei, "monitoring", "attribution"),
+                        "attribution monitoring needs an explanation on every deployed model; "
+                        f"none on {', '.join(repr(n) for n in unexplained)}",
+                    )
+                )
 
     for bi, job in enumerate(manifest.batch_jobs):
         if resolve_ref(manifest, job.model) is None:
             problems.append((("batch_jobs", bi, "model"), _unresolved(manifest, job.model)))
+        elif job.generate_explanation and (bare := _unexplained(manifest, job.model)):
+            problems.append(
+                (
+                    ("batch_jobs", bi, "generate_explanation"),
+                    f"generate_explanation needs an explanation on model {bare!r}",
+                )
+            )
+    problems.extend(_key_problems(manifest))
+    return problems
+
+
+def _unexplained(manifest: Manifest, ref: str) -> str | None:
+    """The name of the model a reference resolves to, if that model has no explanation."""
+    resolved = resolve_ref(manifest, ref)
+    model = manifest.model(resolved[0]) if resolved else None
+    return model.name if model is not None and model.explanation is None else None
+
+
+def _pool_problem(manifest: Manifest, ep: EndpointSpec, name: str) -> str | None:
+    pool = manifest.pool(name)
+    if pool is None:
+        known = ", ".join(sorted(p.name for p in manifest.deployment_resource_pools)) or "none"
+        return f"shared_resources names pool {name!r}, which is not defined (pools: {known})"
+    pool_key, ep_key = manifest.encryption_key_for(pool), manifest.encryption_key_for(ep)
+    if pool_key != ep_key:
+        return (
+            f"pool {name!r} and endpoint {ep.name!r} must use the same encryption key "
+            f"(pool: {pool_key or 'none'}; endpoint: {ep_key or 'none'})"
+        )
+    return None
+
+
+def _key_problems(manifest: Manifest) -> list[tuple[Loc, str]]:
+    """Vertex refuses a KMS key outside the resource's region."""
+    keys: list[tuple[Loc, str | None]] = [(("encryption_key",), manifest.encryption_key)]
+    kinds: tuple[tuple[str, Sequence[Encrypted]], ...] = (
+        ("models", manifest.models),
+        ("deployment_resource_pools", manifest.deployment_resource_pools),
+        ("endpoints", manifest.endpoints),
+        ("batch_jobs", manifest.batch_jobs),
+    )
+    for kind, items in kinds:
+        keys.extend(
+            ((kind, i, "encryption_key"), item.encryption_key) for i, item in enumerate(items)
+        )
+    for i, ep in enumerate(manifest.endpoints):
+        if ep.monitoring:
+            keys.append(
+                (("endpoints", i, "monitoring", "encryption_key"), ep.monitoring.encryption_key)
+            )
+    problems: list[tuple[Loc, str]] = []
+    for loc, key in keys:
+        m = KMS_KEY.match(key) if key else None
+        if m and m["location"] != manifest.region:
+            problems.append(
+                (
+                    loc,
+                    f"the key is in {m['location']!r}; Vertex needs it in the manifest's "
+                    f"region {manifest.region!r}",
+                )
+            )
     return problems
 
 

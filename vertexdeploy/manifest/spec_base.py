@@ -1,0 +1,95 @@
+"""Building blocks the manifest's specs share: the base class, scalar types, machines.
+
+Every spec is frozen and refuses unknown keys, so a typo is an error with a position rather
+than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Lower-case letters, digits, hyphens; starts with a letter; <= 40 chars.",
+    ),
+]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+MODEL_REF = re.compile(r"^(?P<model>[a-z](?:[a-z0-9-]*[a-z0-9])?)@(?P<selector>[A-Za-z0-9_-]+)$")
+
+KMS_KEY = re.compile(
+    r"^projects/(?P<project>[^/\s]+)/locations/(?P<location>[^/\s]+)"
+    r"/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$"
+)
+EncryptionKey = Annotated[
+    str,
+    Field(
+        pattern=KMS_KEY.pattern,
+        description=(
+            "Cloud KMS key 'projects/P/locations/L/keyRings/R/cryptoKeys/K' "
+            "(becomes encryptionSpec.kmsKeyName); L must be the manifest's region."
+        ),
+    ),
+]
+ServiceAccount = Annotated[
+    str,
+    Field(
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="Email of the service account the workload runs as.",
+    ),
+]
+DEFAULT_MACHINE_TYPE = "n1-standard-2"
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def check_ref(v: str) -> str:
+    """A model reference must look like 'model@alias' or 'model@N' (resolved later)."""
+    if not MODEL_REF.match(v):
+        raise ValueError(f"{v!r} is not a model reference like 'churn@stable' or 'churn@3'")
+    return v
+
+
+class AcceleratorSpec(Spec):
+    """GPUs attached to each replica (machineSpec.acceleratorType / acceleratorCount)."""
+
+    type: str = Field(description="e.g. NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100")
+    count: int = Field(ge=1, le=16)
+
+    @field_validator("type")
+    @classmethod
+    def _type_valid(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]+", v):
+            raise ValueError(f"accelerator type {v!r} must be an enum name like NVIDIA_TESLA_T4")
+        return v
+
+
+class AutoscalingSpec(Spec):
+    """Autoscaling targets; each becomes an autoscalingMetricSpec on the deployed model."""
+
+    cpu_utilization: Percent | None = None
+    gpu_duty_cycle: Percent | None = None
+    requests_per_replica: int | None = Field(default=None, ge=1)
+
+
+def check_machine(
+    min_replicas: int | None,
+    max_replicas: int | None,
+    accelerator: AcceleratorSpec | None,
+    autoscaling: AutoscalingSpec | None,
+) -> None:
+    """The rules one set of dedicated resources obeys (a deployment's own, or a pool's)."""
+    if min_replicas is not None and max_replicas is not None and min_replicas > max_replicas:
+        raise ValueError(f"min_replicas ({min_replicas}) exceeds max_replicas ({max_replicas})")
+    if autoscaling and autoscaling.gpu_duty_cycle is not None and not accelerator:
+        raise ValueError("autoscaling.gpu_duty_cycle needs an accelerator")
