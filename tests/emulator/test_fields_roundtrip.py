@@ -131,7 +131,8 @@ def test_endpoint_fields_round_trip_and_update(clients: Clients) -> None:
     mask = field_mask_pb2.FieldMask(
         paths=["predict_request_response_logging_config", "client_connection_config"]
     )
-    clients.endpoints.update_endpoint(endpoint={**_named(change, created.name)}, update_mask=mask)
+    change.name = created.name
+    clients.endpoints.update_endpoint(endpoint=change, update_mask=mask)
     after = clients.endpoints.get_endpoint(name=created.name)
     assert (
         after.predict_request_response_logging_config
@@ -139,12 +140,6 @@ def test_endpoint_fields_round_trip_and_update(clients: Clients) -> None:
     )
     assert after.client_connection_config.inference_timeout.seconds == 30
     assert after.network == NETWORK and after.encryption_spec == CMEK
-
-
-def _named(endpoint: v1.Endpoint, name: str) -> dict[str, Any]:
-    body: dict[str, Any] = v1.Endpoint.to_dict(endpoint)
-    body["name"] = name
-    return body
 
 
 def test_deployed_model_fields_round_trip(clients: Clients) -> None:

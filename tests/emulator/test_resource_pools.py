@@ -130,7 +130,7 @@ def test_pool_lifecycle_with_a_shared_deployment_that_serves(
 def test_pool_refusals_store_nothing(
     clients: Clients, pools: v1.DeploymentResourcePoolServiceClient
 ) -> None:
-    for pool_id, pool, text in (
+    for pool_id, bad, text in (
         ("Bad_Id", _pool(), "deploymentResourcePoolId"),
         ("p1", _pool(min_r=3, max_r=2), "less than minReplicaCount"),
         ("p2", v1.DeploymentResourcePool(), "dedicatedResources is required"),
@@ -141,7 +141,7 @@ def test_pool_refusals_store_nothing(
         ),
     ):
         with pytest.raises(exceptions.BadRequest, match=text):
-            _create(pools, pool_id, pool)
+            _create(pools, pool_id, bad)
     assert list(pools.list_deployment_resource_pools(parent=PARENT)) == []
     _create(pools, "p", _pool())
     with pytest.raises(exceptions.Conflict):
