@@ -273,3 +273,33 @@ def test_a_restarted_emulator_runs_the_jobs_a_killed_one_left(tmp_path: Path) ->
         assert wait(c, running).state == S.JOB_STATE_SUCCEEDED
         assert wait(c, cancelling).state == S.JOB_STATE_CANCELLED
         assert emu.state.batch_executor is batch_runner.submit
+
+
+def test_instance_config_shapes_jsonl_objects_and_keys_the_output(
+    clients: Clients, emulator: EmulatorServer, gcs: storage.Client
+) -> None:
+    model = upload(clients, "iris", "iris").model
+    x, _ = load_iris(return_X_y=True)
+    names = ["sl", "sw", "pl", "pw"]
+    objects = [
+        {"id": f"r{i}", "note": "x", **dict(zip(names, row, strict=True))}
+        for i, row in enumerate(x[:5].tolist())
+    ]
+    lines = [json.dumps(o) for o in objects] + [json.dumps([1.0, 2.0, 3.0, 4.0])]
+    gcs.bucket("data").blob("in/obj.jsonl").upload_from_string("\n".join(lines) + "\n")
+    cfg = v1.BatchPredictionJob.InstanceConfig(
+        instance_type="array", key_field="id", included_fields=names
+    )
+    spec = job_spec(model, ["gs://data/in/obj.jsonl"], instance_config=cfg)
+    job = wait(clients, create(clients, spec).name)
+    assert job.state == S.JOB_STATE_SUCCEEDED, job.error
+    files = outputs(gcs, job)
+    expected = iris_model(emulator).predict(x[:5]).tolist()
+    assert files["predictions_00001.jsonl"] == [
+        {"key": f"r{i}", "prediction": p} for i, p in enumerate(expected)
+    ]
+    [error] = files["errors_00001.jsonl"]
+    assert (
+        error["status"]
+        == "INVALID_ARGUMENT: instanceConfig fields apply to JSON object instances only"
+    )

@@ -36,7 +36,7 @@ jsonl object instances are shaped by ``instanceConfig`` first (batch_instances.p
 The inputs are read whole and both files written when the last batch is done, so a job
 cancelled before then writes nothing (emulator-sized data is assumed). Not supported,
 and failed with UNIMPLEMENTED saying so: BigQuery input or output, csv output, tf-record and
-file-list input, ``instanceConfig``, explanations.
+file-list input, ``instanceConfig`` on csv input, explanations.
 
 Restart: when an emulator opens its data directory, jobs left PENDING or RUNNING by an emulator
 that was stopped or killed are run again from the start (same output directory, files
@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from vertexdeploy.emulator import jobs
 from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError
-from vertexdeploy.emulator.batch_instances import NO_KEY, Shaped, output_line, shape
+from vertexdeploy.emulator.batch_instances import NO_KEY, Shaped, active, output_line, shape
 from vertexdeploy.emulator.buckets import split_gs_uri
 from vertexdeploy.emulator.clock import rfc3339
 from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
@@ -332,8 +332,8 @@ def _check_job(
     if not prefix:
         raise _unsupported("BigQuery output (outputConfig.bigqueryDestination)")
     split_gs_uri(prefix)  # a bad bucket name fails here, not after the predictions
-    if any(v for v in (doc.get("instanceConfig") or {}).values()):
-        raise _unsupported("instanceConfig")
+    if fmt == "csv" and active(doc.get("instanceConfig") or {}):
+        raise _unsupported("instanceConfig on csv input")
     if doc.get("generateExplanation"):
         raise _unsupported("generateExplanation")
     uris = list((inp.get("gcsSource") or {}).get("uris") or [])
