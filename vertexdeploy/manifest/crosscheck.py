@@ -144,7 +144,7 @@ def _unexplained(manifest: Manifest, ref: str) -> str | None:
 def _pool_problem(manifest: Manifest, ep: EndpointSpec, name: str) -> str | None:
     pool = manifest.pool(name)
     if pool is None:
-        known = ", ".join(sorted(p.name for p in manifest.deployment_resource_pools)) or "none"
+        known = ", ".join(sorted({p.name for p in manifest.deployment_resource_pools})) or "none"
         return f"shared_resources names pool {name!r}, which is not defined (pools: {known})"
     pool_key, ep_key = manifest.encryption_key_for(pool), manifest.encryption_key_for(ep)
     if pool_key != ep_key:

@@ -7,9 +7,10 @@ than a silently ignored setting.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
 Name = Annotated[
@@ -25,24 +26,45 @@ PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 MODEL_REF = re.compile(r"^(?P<model>[a-z](?:[a-z0-9-]*[a-z0-9])?)@(?P<selector>[A-Za-z0-9_-]+)$")
 
+
+def matching(pattern: str, what: str) -> Callable[[str], str]:
+    """A validator that names what was expected, where a bare pattern error shows a regex."""
+    compiled = re.compile(pattern)
+
+    def check(v: str) -> str:
+        if not compiled.fullmatch(v):
+            raise ValueError(f"{v!r} is not {what}")
+        return v
+
+    return check
+
+
+KMS_KEY_PATTERN = r"^projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$"
 KMS_KEY = re.compile(
     r"^projects/(?P<project>[^/\s]+)/locations/(?P<location>[^/\s]+)"
     r"/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$"
 )
 EncryptionKey = Annotated[
     str,
+    AfterValidator(
+        matching(
+            KMS_KEY_PATTERN, "a Cloud KMS key 'projects/P/locations/L/keyRings/R/cryptoKeys/K'"
+        )
+    ),
     Field(
-        pattern=KMS_KEY.pattern,
+        json_schema_extra={"pattern": KMS_KEY_PATTERN},
         description=(
             "Cloud KMS key 'projects/P/locations/L/keyRings/R/cryptoKeys/K' "
             "(becomes encryptionSpec.kmsKeyName); L must be the manifest's region."
         ),
     ),
 ]
+SERVICE_ACCOUNT_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 ServiceAccount = Annotated[
     str,
+    AfterValidator(matching(SERVICE_ACCOUNT_PATTERN, "a service account email")),
     Field(
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        json_schema_extra={"pattern": SERVICE_ACCOUNT_PATTERN},
         description="Email of the service account the workload runs as.",
     ),
 ]

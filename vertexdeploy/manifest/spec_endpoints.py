@@ -8,9 +8,9 @@ autoscaling, defaulted here) or runs on a ``deployment_resource_pools[]`` entry 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from vertexdeploy.manifest.spec_base import (
     DEFAULT_MACHINE_TYPE,
@@ -24,6 +24,7 @@ from vertexdeploy.manifest.spec_base import (
     Spec,
     check_machine,
     check_ref,
+    matching,
 )
 from vertexdeploy.manifest.spec_monitoring import MonitoringSpec
 from vertexdeploy.manifest.spec_rollout import RolloutSpec
@@ -32,6 +33,16 @@ NETWORK_PATTERN = r"^projects/\d+/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])
 BIGQUERY_TABLE_PATTERN = (
     r"^bq://[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_-]{1,1024}$"
 )
+Network = Annotated[
+    str,
+    AfterValidator(matching(NETWORK_PATTERN, "a network 'projects/NUMBER/global/networks/NAME'")),
+    Field(json_schema_extra={"pattern": NETWORK_PATTERN}),
+]
+BigQueryTable = Annotated[
+    str,
+    AfterValidator(matching(BIGQUERY_TABLE_PATTERN, "a table 'bq://project.dataset.table'")),
+    Field(json_schema_extra={"pattern": BIGQUERY_TABLE_PATTERN}),
+]
 PROJECT_ALLOWED = r"^([a-z][a-z0-9-]{4,28}[a-z0-9]|\d+)$"
 _DEDICATED_DEFAULTS: dict[str, Any] = {
     "machine_type": DEFAULT_MACHINE_TYPE,
@@ -170,9 +181,8 @@ class RequestLoggingSpec(Spec):
     """Request-response logging (predictRequestResponseLoggingConfig) into BigQuery."""
 
     rate: Fraction = Field(description="Fraction of predict requests logged (samplingRate).")
-    bigquery_table: str | None = Field(
+    bigquery_table: BigQueryTable | None = Field(
         default=None,
-        pattern=BIGQUERY_TABLE_PATTERN,
         description="'bq://project.dataset.table'; Vertex creates one when omitted.",
     )
 
@@ -190,9 +200,8 @@ class EndpointSpec(Spec):
     request_logging_rate: Fraction = Field(
         default=0.0, description="Shorthand for request_logging.rate (no BigQuery table)."
     )
-    network: str | None = Field(
+    network: Network | None = Field(
         default=None,
-        pattern=NETWORK_PATTERN,
         description="'projects/NUMBER/global/networks/NAME': a private endpoint peered to it.",
     )
     private_service_connect: PrivateServiceConnectSpec | None = None
@@ -209,7 +218,7 @@ class EndpointSpec(Spec):
     @field_validator("request_logging_rate")
     @classmethod
     def _logging_once(cls, v: float, info: ValidationInfo) -> float:
-        if info.data.get("request_logging") is not None:
+        if v and info.data.get("request_logging") is not None:
             raise ValueError(
                 "request logging is given twice: request_logging_rate is shorthand for "
                 "request_logging.rate; keep one"

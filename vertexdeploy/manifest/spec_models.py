@@ -286,7 +286,7 @@ class ModelSpec(Spec):
     @classmethod
     def _not_in_container(cls, v: Any, info: ValidationInfo) -> Any:
         container = info.data.get("container")
-        if container is not None and info.field_name in container.model_fields_set:
+        if v and container is not None and getattr(container, str(info.field_name)):
             raise ValueError(f"given twice: here and as container.{info.field_name}; keep one")
         return v
 
@@ -297,7 +297,7 @@ class ModelSpec(Spec):
         image = self.serving_container or base.image or ""
         update: dict[str, Any] = {"image": expand_image(image, region)}
         for key in _FLAT_KEYS:
-            if key in self.model_fields_set:
+            if getattr(self, key):  # a flat key with a value; the two never both have one
                 update[key] = getattr(self, key)
         return base.model_copy(update=update)
 
