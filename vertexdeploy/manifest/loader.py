@@ -1,8 +1,9 @@
 """Load manifests: parse YAML with positions, merge overlays, validate, report every problem.
 
 Overlays: ``-f base.yaml -f prod.yaml`` deep-merges later files onto earlier ones.
-Mappings merge key by key; lists of named objects (models, endpoints, deployments,
-batch jobs) merge item by item on ``name``; any other value is replaced by the overlay.
+Mappings merge key by key; lists of named objects (models, deployment resource pools,
+endpoints, deployments, batch jobs) merge item by item on ``name``; any other value is
+replaced by the overlay.
 Relative artifact paths resolve against the directory of the first file.
 """
 
