@@ -1,9 +1,11 @@
-"""Request building and live-state mapping of the Vertex backend, with plain values."""
+"""Each kind's request building and live-state mapping, with plain values."""
 
 from __future__ import annotations
 
 from vertexdeploy import labels as L
-from vertexdeploy.backends import mapping
+from vertexdeploy.kinds import deployment, model_version, monitoring, traffic
+from vertexdeploy.kinds import endpoint as endpoint_kind
+from vertexdeploy.kinds.base import LiveSnapshot
 
 ATTRS = {
     "model": "iris",
@@ -19,7 +21,7 @@ ATTRS = {
 
 
 def test_deployed_model_request_carries_machine_accelerator_and_autoscaling() -> None:
-    dm = mapping.deployed_model_request(
+    dm = deployment.request(
         ATTRS,
         deployed_id="1234567890",
         logical="stable",
@@ -35,14 +37,14 @@ def test_deployed_model_request_carries_machine_accelerator_and_autoscaling() ->
     }
     assert (res["min_replica_count"], res["max_replica_count"]) == (2, 5)
     assert res["autoscaling_metric_specs"] == [
-        {"metric_name": mapping.AUTOSCALING_METRICS["cpu_utilization"], "target": 60},
-        {"metric_name": mapping.AUTOSCALING_METRICS["gpu_duty_cycle"], "target": 70},
+        {"metric_name": deployment.AUTOSCALING_METRICS["cpu_utilization"], "target": 60},
+        {"metric_name": deployment.AUTOSCALING_METRICS["gpu_duty_cycle"], "target": 70},
     ]
     assert "service_account" not in dm
 
 
 def test_live_deployment_maps_back_to_the_same_attributes() -> None:
-    dm = mapping.deployed_model_request(
+    dm = deployment.request(
         ATTRS,
         deployed_id="1234567890",
         logical="stable",
@@ -50,29 +52,30 @@ def test_live_deployment_maps_back_to_the_same_attributes() -> None:
     )
     dm["model_version_id"] = "2"
     dm["model"] = "projects/p/locations/l/models/m"
-    version = mapping.version_resource(
-        {
-            "name": "projects/p/locations/l/models/m@2",
-            "version_id": "2",
-            "labels": L.managed_labels("s", "iris", fingerprint="abc"),
-        }
-    )
-    assert version is not None
-    live = mapping.deployment_resource(
-        "ep", "stable", dm, {("projects/p/locations/l/models/m", "2"): version}, "E"
-    )
+    version = {
+        "name": "projects/p/locations/l/models/m@2",
+        "version_id": "2",
+        "labels": L.managed_labels("s", "iris", fingerprint="abc"),
+    }
+    assert model_version.from_api(version) is not None
+    snapshot = LiveSnapshot(stack="s", versions=[version])
+    endpoint_doc = {"name": "E", "labels": L.managed_labels("s", "ep")}
+    live = deployment.from_api(snapshot, endpoint_doc, "stable", dm)
+    assert live.address == "deployment.ep.stable"
     assert live.attrs == ATTRS
     assert live.meta == {"id": "1234567890", "endpoint": "E"}
 
 
 def test_second_deployed_model_with_the_same_name_is_an_orphan_address() -> None:
-    endpoint = {
+    doc = {
         "name": "E",
         "labels": L.managed_labels("s", "ep"),
         "traffic_split": {"1": 100},
         "deployed_models": [{"id": "1", "display_name": "a"}, {"id": "2", "display_name": "a"}],
     }
-    addresses = {r.address for r in mapping.endpoint_resources(endpoint, {})}
+    snapshot = LiveSnapshot(stack="s", endpoints=[doc])
+    kinds = (endpoint_kind, deployment, traffic)
+    addresses = {r.address for k in kinds for r in k.live(snapshot)}
     assert {"deployment.ep.a", "deployment.ep.a~2", "traffic.ep", "endpoint.ep"} == addresses
 
 
@@ -86,7 +89,7 @@ def test_monitoring_request_has_thresholds_and_schedule() -> None:
         "interval_hours": 2,
         "alert_emails": ["a@b.co"],
     }
-    job = mapping.monitoring_request(
+    job = monitoring.request(
         spec,
         stack="s",
         endpoint_logical="ep",

@@ -10,11 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 import pytest
 from e2e_support import QUICKSTART, Emu
 from google.api_core import exceptions as gexc
+from inventory import inventory
 
 from vertexdeploy import deployer
 from vertexdeploy.backends.connect import backend_for
@@ -208,24 +208,6 @@ def wait_for_lock(proc: subprocess.Popen[str], timeout: float = 60) -> LockInfo:
     raise AssertionError("the first apply never took the stack lock")
 
 
-def live_inventory(b: VertexBackend) -> dict[str, Any]:
-    """What the registry, the endpoint and the job service hold, read through the REST API."""
-    model = f"{b.conn.parent}/models/{b.model_id('iris')}"
-    versions = list(b.models.list_model_versions(request={"name": model}))
-    endpoint = b.endpoints.get_endpoint(request={"name": b.endpoint_name("iris")})
-    jobs = list(b.jobs.list_batch_prediction_jobs(request={"parent": b.conn.parent}))
-    models = list(b.models.list_models(request={"parent": b.conn.parent}))
-    endpoints = list(b.endpoints.list_endpoints(request={"parent": b.conn.parent}))
-    return {
-        "models": len(models),
-        "versions": sorted(v.version_id for v in versions),
-        "endpoints": len(endpoints),
-        "deployed": sorted(d.display_name or d.id for d in endpoint.deployed_models),
-        "split": sum(endpoint.traffic_split.values()),
-        "jobs": len(jobs),
-    }
-
-
 def test_concurrent_applies_one_fails_naming_the_holder_one_waits(emu: Emu) -> None:
     # the first run's deploys take 6 s, so it holds the lock while the others start
     emu.in_process.state.faults.add(FaultRule("DeployModel", 0, count=2, latency_s=6.0))
@@ -250,14 +232,11 @@ def test_concurrent_applies_one_fails_naming_the_holder_one_waits(emu: Emu) -> N
     assert "planned again: 0 change(s) left" in err  # re-read under the lock: nothing to do
     assert {c["outcome"] for c in json.loads(out)["changes"]} == {"unchanged"}
 
-    b = backend()
-    assert live_inventory(b) == {
-        "models": 1,
-        "versions": ["1", "2"],
-        "endpoints": 1,
-        "deployed": ["canary", "stable"],
-        "split": 100,
-        "jobs": 1,
-    }
+    live = inventory(emu.url, emu.token)
+    assert len(live["versions"]) == 2
+    (endpoint,) = live["endpoints"].values()
+    assert [d[0] for d in endpoint["deployed"]] == ["canary", "stable"]
+    assert sum(endpoint["split"].values()) == 100
+    assert live["batch_runs"] == ["iris-nightly"]
     assert new_lock().holder() is None
     assert emu.run("plan", "--detailed-exitcode", str(QUICKSTART)).exit_code == 0

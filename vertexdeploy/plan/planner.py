@@ -4,37 +4,25 @@ Rules (Terraform's getAction, narrowed to our kinds):
 * in desired only -> create; in live only -> delete (registry versions and batch runs are
   history and are never deleted by a plan);
 * attributes differ -> update, or replace when a changed field cannot change in place;
-* changes run in dependency order (models, endpoints, deployments, traffic, monitoring,
-  batch jobs); deletes run after, in reverse, so traffic always moves before an undeploy.
+* changes run in dependency order (models, pools, endpoints, deployments, traffic,
+  monitoring, batch jobs); deletes run after, in reverse, so traffic always moves before an
+  undeploy.
+
+What is per kind (replace fields, dependencies, order, history kept) lives in the kind's
+module under ``vertexdeploy/kinds/``; this module applies it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from vertexdeploy.kinds.base import DependencyIndex
+from vertexdeploy.kinds.registry import BY_NAME, KINDS
 from vertexdeploy.plan.model import Action, Change, Plan
-from vertexdeploy.plan.state import KIND_ORDER, LiveState, Resource
+from vertexdeploy.plan.state import LiveState, Resource
 
-# Fields whose change means a new resource (Vertex cannot change them in place).
-REPLACE_FIELDS: dict[str, frozenset[str]] = {
-    "model_version": frozenset(),
-    "endpoint": frozenset(),
-    "deployment": frozenset(
-        {
-            "model",
-            "model_version",
-            "machine_type",
-            "accelerator_type",
-            "accelerator_count",
-            "service_account",
-        }
-    ),
-    "traffic": frozenset(),
-    "monitoring": frozenset(),
-    "batch_job": frozenset({"spec_hash"}),
-}
 # Kinds whose live resources are never deleted because the manifest dropped them.
-KEEP_WHEN_UNLISTED = frozenset({"model_version", "batch_job"})
+KEEP_WHEN_UNLISTED = frozenset(k.name for k in KINDS if k.keep_when_unlisted)
 
 
 def diff(
@@ -95,7 +83,7 @@ def _compare(want: Resource, have: Resource | None) -> Change:
             if _norm(want.attrs.get(k)) != _norm(have.attrs.get(k))
         )
     )
-    forcing = tuple(k for k in changed if k in REPLACE_FIELDS[want.kind])
+    forcing = tuple(k for k in changed if k in BY_NAME[want.kind].replace_fields)
     if forcing:
         action, reason = Action.REPLACE, f"{', '.join(forcing)} cannot change in place"
     elif changed:
@@ -126,43 +114,13 @@ def _norm(value: Any) -> Any:
 
 
 def _with_dependencies(changes: list[Change]) -> list[Change]:
-    """Attach the addresses each change waits for, by the rules in the module docstring."""
+    """Attach the addresses each change waits for: each kind's rule, over an index of the
+    plan built once, so the pass stays linear in the number of changes."""
     by_addr = {c.address: c for c in changes}
-    # Deployment addresses by endpoint, indexed once so the pass stays linear: every one
-    # (an endpoint's delete waits for them all) and those that will exist after the plan.
-    deployments: dict[str, list[str]] = {}
-    staying: dict[str, list[str]] = {}
-    for a, o in by_addr.items():
-        head = a.split(".", 2)
-        if len(head) == 3 and head[0] == "deployment":
-            deployments.setdefault(head[1], []).append(a)
-            if o.action is not Action.DELETE:
-                staying.setdefault(head[1], []).append(a)
+    index = DependencyIndex.of(by_addr)
     out = []
     for c in changes:
-        deps: set[str] = set()
-        parts = c.address.split(".")
-        if c.action is Action.DELETE:
-            if c.kind == "deployment":
-                deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
-            elif c.kind == "endpoint":
-                deps.update(deployments.get(parts[1], ()))
-                deps |= {f"traffic.{parts[1]}", f"monitoring.{parts[1]}"}
-            elif c.kind == "traffic":
-                deps |= {f"monitoring.{parts[1]}"}
-        else:
-            attrs = c.after or {}
-            if c.kind == "deployment":
-                deps.add(f"endpoint.{parts[1]}")
-                deps.add(f"model_version.{attrs.get('model')}.{attrs.get('model_version')}")
-            elif c.kind == "traffic":
-                deps.add(f"endpoint.{parts[1]}")
-                deps.update(staying.get(parts[1], ()))
-            elif c.kind == "monitoring":
-                deps |= {f"endpoint.{parts[1]}", f"traffic.{parts[1]}"}
-                deps.update(staying.get(parts[1], ()))
-            elif c.kind == "batch_job":
-                deps.add(f"model_version.{attrs.get('model')}.{attrs.get('model_version')}")
+        deps = BY_NAME[c.kind].depends_on(c, index)
         deps = {d for d in deps if d in by_addr and d != c.address}
         out.append(c.model_copy(update={"depends_on": tuple(sorted(deps))}))
     return out
@@ -171,10 +129,10 @@ def _with_dependencies(changes: list[Change]) -> list[Change]:
 def _ordered(changes: list[Change]) -> list[Change]:
     forward = sorted(
         (c for c in changes if c.action is not Action.DELETE),
-        key=lambda c: (KIND_ORDER[c.kind], c.address),
+        key=lambda c: (BY_NAME[c.kind].order, c.address),
     )
     deletes = sorted(
         (c for c in changes if c.action is Action.DELETE),
-        key=lambda c: (-KIND_ORDER[c.kind], c.address),
+        key=lambda c: (-BY_NAME[c.kind].order, c.address),
     )
     return forward + deletes

@@ -5,6 +5,9 @@ read from a backend. Addresses name resources by their logical names:
 
     model_version.<model>.<fingerprint>   endpoint.<ep>        deployment.<ep>.<name>
     traffic.<ep>                          monitoring.<ep>      batch_job.<name>
+    resource_pool.<pool>
+
+(see ``address.py``; each kind's rules live in ``vertexdeploy/kinds/``).
 """
 
 from __future__ import annotations
@@ -15,17 +18,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Kind = Literal["model_version", "endpoint", "deployment", "traffic", "monitoring", "batch_job"]
+from vertexdeploy.plan.address import Address
 
-# Position of each kind in the dependency order; deletes walk it backwards.
-KIND_ORDER: dict[str, int] = {
-    "model_version": 0,
-    "endpoint": 1,
-    "deployment": 2,
-    "traffic": 3,
-    "monitoring": 4,
-    "batch_job": 5,
-}
+Kind = Literal[
+    "model_version",
+    "resource_pool",
+    "endpoint",
+    "deployment",
+    "traffic",
+    "monitoring",
+    "batch_job",
+]
 
 
 class Resource(BaseModel):
@@ -40,13 +43,18 @@ class Resource(BaseModel):
     meta: dict[str, str] = Field(default_factory=dict)
 
     @property
+    def addr(self) -> Address:
+        return Address.parse(self.address)
+
+    @property
     def parent(self) -> str:
         """The logical name of the owning endpoint or model (the address's second part)."""
-        return self.address.split(".")[1]
+        return self.addr.parent
 
     @property
     def name(self) -> str:
-        return self.address.split(".")[-1]
+        """A deployment's or version's own name; for the others, the parent's."""
+        return self.addr.name or self.addr.parent
 
 
 class LiveState(BaseModel):

@@ -1,0 +1,1 @@
+"""Resource kinds: one module per kind, collected and checked by ``registry``."""

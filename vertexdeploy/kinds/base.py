@@ -1,0 +1,101 @@
+"""What a resource kind is: one object per kind module, collected by ``registry``.
+
+A kind owns everything about one sort of resource: its desired state from the manifest,
+its live state from the API's listings, the fields that force a replace, what it waits
+for, and the handlers that create, update, replace and delete it. The planner reads the
+pure parts (order, replace fields, dependencies); the backend calls the handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from vertexdeploy.backends.base import Progress
+from vertexdeploy.plan.address import Address
+from vertexdeploy.plan.model import Action, Change
+from vertexdeploy.plan.state import Resource
+
+if TYPE_CHECKING:
+    from vertexdeploy.backends.api import VertexApi
+    from vertexdeploy.kinds.desired_context import DesiredContext
+
+# A handler carries out one change against the API.
+Handler = Callable[[Change, "VertexApi", float | None, Progress], None]
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What one read of the API returned for a stack, as plain dicts (proto field names).
+
+    ``versions`` holds every labelled version of the stack's models, the version each
+    fingerprint keeps first; ``endpoints``, ``monitoring_jobs``, ``batch_jobs`` and
+    ``pools`` are the stack's resources of those types.
+    """
+
+    stack: str
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    monitoring_jobs: list[dict[str, Any]] = field(default_factory=list)
+    batch_jobs: list[dict[str, Any]] = field(default_factory=list)
+    pools: list[dict[str, Any]] = field(default_factory=list)
+
+    def version_of(self, model_name: str, version_id: str) -> dict[str, Any] | None:
+        """The listed version ``model_name@version_id`` (registry names), or None."""
+        return self._version_index.get((model_name, version_id))
+
+    @cached_property
+    def _version_index(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(v["name"].split("@")[0], str(v.get("version_id"))): v for v in self.versions}
+
+
+@dataclass
+class DependencyIndex:
+    """The plan's addresses, indexed once so each kind's dependency rule is O(1)."""
+
+    changes: Mapping[str, Change]
+    deployments: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> all
+    staying: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> not deleted
+    pool_users: dict[str, list[str]] = field(default_factory=dict)  # pool -> deployments
+
+    @classmethod
+    def of(cls, changes: Mapping[str, Change]) -> DependencyIndex:
+        index = cls(changes)
+        for address, change in changes.items():
+            addr = Address.parse(address)
+            if addr.kind != "deployment":
+                continue
+            index.deployments.setdefault(addr.parent, []).append(address)
+            if change.action is not Action.DELETE:
+                index.staying.setdefault(addr.parent, []).append(address)
+            pool = (change.before or {}).get("shared_resources") or (change.after or {}).get(
+                "shared_resources"
+            )
+            if pool:
+                index.pool_users.setdefault(pool, []).append(address)
+        return index
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource kind: the rules the planner needs and the handlers the backend runs."""
+
+    name: str
+    order: int  # position in the dependency order; deletes walk it backwards
+    desired: Callable[[DesiredContext], list[Resource]]
+    live: Callable[[LiveSnapshot], list[Resource]]
+    depends_on: Callable[[Change, DependencyIndex], set[str]]
+    handlers: Mapping[Action, Handler]
+    replace_fields: frozenset[str] = frozenset()
+    keep_when_unlisted: bool = False  # registry versions and batch runs are history
+    # Called for a NOOP change (e.g. to remember a version's registry name).
+    on_noop: Callable[[Change, VertexApi], None] | None = None
+
+    def required_actions(self) -> frozenset[Action]:
+        """The actions a plan can hold for this kind, so the handlers it must have."""
+        actions = {Action.CREATE, Action.UPDATE, Action.DELETE}
+        if self.replace_fields:
+            actions.add(Action.REPLACE)
+        return frozenset(actions)
