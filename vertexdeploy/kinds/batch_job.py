@@ -19,6 +19,7 @@ from vertexdeploy.errors import BackendError, TransientBackendError
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext, spec_hash
 from vertexdeploy.kinds.model_version import address as version_address
+from vertexdeploy.manifest.spec_base import digest_dump
 from vertexdeploy.plan.address import Address
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import Resource
@@ -52,11 +53,12 @@ def desired(ctx: DesiredContext) -> list[Resource]:
     for job in ctx.spec.batch_jobs:
         model_name, fp = ctx.fingerprint_of(job.model)
         spec = job.model_dump(mode="json") | {"model_version": fp}
+        digest = spec_hash(digest_dump(job) | {"model_version": fp})
         out.append(
             Resource(
                 address=address(job.name),
                 kind="batch_job",
-                attrs={"model": model_name, "model_version": fp, "spec_hash": spec_hash(spec)},
+                attrs={"model": model_name, "model_version": fp, "spec_hash": digest},
                 meta={
                     "spec": json.dumps(spec, sort_keys=True),
                     "inputs": json.dumps([ctx.source(u) for u in job.input.uris]),

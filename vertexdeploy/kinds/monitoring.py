@@ -19,6 +19,7 @@ from vertexdeploy.kinds import deployment
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext, spec_hash
 from vertexdeploy.kinds.endpoint_calls import deployed_ids
+from vertexdeploy.manifest.spec_base import digest_dump
 from vertexdeploy.plan.address import Address
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import Resource
@@ -47,7 +48,7 @@ def desired(ctx: DesiredContext) -> list[Resource]:
                 address=address(ep.name),
                 kind="monitoring",
                 attrs={
-                    "spec_hash": spec_hash(spec),
+                    "spec_hash": spec_hash(digest_dump(ep.monitoring)),
                     "interval_hours": ep.monitoring.interval_hours,
                     "sampling_rate": ep.monitoring.sampling_rate,
                     "deployments": sorted(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -73,6 +73,40 @@ DEFAULT_MACHINE_TYPE = "n1-standard-2"
 
 class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Fields added after digests of this spec were first stored (batch runs' spec labels,
+    # monitoring jobs, promotion state): ``digest_dump`` leaves them out while they hold
+    # their default, so a new optional field never changes the digest of a manifest that
+    # does not use it (no batch job re-run, no promotion handed back, on upgrade).
+    ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+
+def digest_dump(spec: Spec, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``spec.model_dump(mode="json")`` minus added fields at their default, at any depth:
+    what a digest of a spec is computed over."""
+    data = spec.model_dump(mode="json", exclude=set(exclude) or None)
+    _prune(spec, data)
+    return data
+
+
+def _prune(value: Any, data: Any) -> None:
+    if isinstance(value, Spec):
+        cls = type(value)
+        for name, field in cls.model_fields.items():
+            if name not in data:
+                continue
+            current = getattr(value, name)
+            if name in cls.ADDED_FIELDS and current == field.get_default(call_default_factory=True):
+                del data[name]
+            else:
+                _prune(current, data[name])
+    elif isinstance(value, tuple | list):
+        for item, item_data in zip(value, data, strict=False):
+            _prune(item, item_data)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in data:
+                _prune(item, data[key])
 
 
 def check_ref(v: str) -> str:

@@ -73,6 +73,16 @@ class DeploymentResourcePoolSpec(Spec):
 class DeploymentSpec(Spec):
     """A model version deployed to an endpoint, known by its logical name."""
 
+    ADDED_FIELDS = frozenset(
+        {
+            "disable_container_logging",
+            "enable_access_logging",
+            "required_replicas",
+            "shared_resources",
+            "spot",
+        }
+    )
+
     name: Name
     model: str = Field(description="'model@alias' or 'model@version-number'.")
     shared_resources: Name | None = Field(
@@ -188,6 +198,16 @@ class RequestLoggingSpec(Spec):
 
 
 class EndpointSpec(Spec):
+    ADDED_FIELDS = frozenset(
+        {
+            "dedicated_endpoint",
+            "encryption_key",
+            "inference_timeout_seconds",
+            "network",
+            "private_service_connect",
+            "request_logging",
+        }
+    )
     name: Name
     display_name: str | None = None
     description: str = ""

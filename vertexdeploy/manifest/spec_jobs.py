@@ -58,6 +58,17 @@ class InstanceConfigSpec(Spec):
 
 
 class BatchJobSpec(Spec):
+    ADDED_FIELDS = frozenset(
+        {
+            "accelerator",
+            "encryption_key",
+            "generate_explanation",
+            "instance_config",
+            "labels",
+            "model_parameters",
+            "service_account",
+        }
+    )
     name: Name
     model: str = Field(description="'model@alias' or 'model@version-number'.")
     input: BatchInputSpec

@@ -42,6 +42,16 @@ class AttributionSpec(Spec):
 class MonitoringSpec(Spec):
     """Model Monitoring of an endpoint: skew against a baseline and drift over time."""
 
+    ADDED_FIELDS = frozenset(
+        {
+            "enable_logging",
+            "encryption_key",
+            "log_ttl_days",
+            "monitor_window_hours",
+            "notification_channels",
+        }
+    )
+
     baseline: DatasetSpec | None = None
     skew: ThresholdsSpec | None = None
     drift: ThresholdsSpec | None = None

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from vertexdeploy.errors import VertexDeployError
 from vertexdeploy.manifest.spec import EndpointSpec
+from vertexdeploy.manifest.spec_base import digest_dump
 from vertexdeploy.rollout.gates import GateResult
 
 STATE_DIR_ENV = "VERTEXDEPLOY_STATE_DIR"
@@ -150,7 +151,7 @@ def endpoint_spec_hash(endpoint: EndpointSpec) -> str:
     Tuning bake time or gates is not an edit of what the endpoint serves, so it must not
     hand traffic control back to the manifest in the middle of a promotion.
     """
-    data = endpoint.model_dump(mode="json", exclude={"rollout"})
+    data = digest_dump(endpoint, exclude=frozenset({"rollout"}))
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
