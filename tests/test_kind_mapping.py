@@ -17,6 +17,11 @@ ATTRS = {
     "max_replicas": 5,
     "service_account": None,
     "autoscaling": {"cpu_utilization": 60, "gpu_duty_cycle": 70, "requests_per_replica": None},
+    "spot": False,
+    "shared_resources": None,
+    "required_replicas": None,
+    "disable_container_logging": False,
+    "enable_access_logging": False,
 }
 
 

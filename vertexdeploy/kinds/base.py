@@ -92,6 +92,10 @@ class Kind:
     keep_when_unlisted: bool = False  # registry versions and batch runs are history
     # Called for a NOOP change (e.g. to remember a version's registry name).
     on_noop: Callable[[Change, VertexApi], None] | None = None
+    # What a replace of this resource takes down with it (addresses in the plan); the
+    # planner creates those again after it, and adds ``replace_note`` to the reason.
+    recreates: Callable[[Change, DependencyIndex], set[str]] | None = None
+    replace_note: str = ""
 
     def required_actions(self) -> frozenset[Action]:
         """The actions a plan can hold for this kind, so the handlers it must have."""

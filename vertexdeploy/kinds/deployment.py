@@ -1,8 +1,11 @@
 """Deployed models: a model version on an endpoint with its machines and replicas.
 
-Replicas and autoscaling change in place (``mutateDeployedModel``); a new model version or
-machine is a replace, done create-then-delete so the endpoint serves throughout. Deployed
-model ids are deterministic, so a retried or re-run deploy finds its earlier effect.
+Replicas (also the required count), autoscaling and container logging change in place
+(``mutateDeployedModel``, whose mask takes only those); a new model version, machine, Spot,
+pool, service account or access logging is a replace, done create-then-delete so the
+endpoint serves throughout. A deployment on a shared pool (``shared_resources``) has no
+machines of its own and waits for ``resource_pool.<pool>``. Deployed model ids are
+deterministic, so a retried or re-run deploy finds its earlier effect.
 """
 
 from __future__ import annotations
@@ -31,14 +34,27 @@ AUTOSCALING_METRICS = {
 _METRIC_KEYS = {v: k for k, v in AUTOSCALING_METRICS.items()}
 REPLACE_FIELDS = frozenset(
     {"model", "model_version", "machine_type", "accelerator_type", "accelerator_count"}
-    | {"service_account"}
+    | {"service_account", "spot", "shared_resources", "enable_access_logging"}
 )
 # Manifest attribute -> the DeployedModel field a mutate mask names.
 MUTATE_MASK = {
     "min_replicas": "dedicated_resources.min_replica_count",
     "max_replicas": "dedicated_resources.max_replica_count",
+    "required_replicas": "dedicated_resources.required_replica_count",
     "autoscaling": "dedicated_resources.autoscaling_metric_specs",
+    "disable_container_logging": "disable_container_logging",
 }
+# Attributes added after deployed model ids were first derived from the attrs: left out
+# of the id's input while at their default, so existing deployments keep their ids.
+ADDED_ATTRS = frozenset(
+    {
+        "spot",
+        "shared_resources",
+        "disable_container_logging",
+        "enable_access_logging",
+        "required_replicas",
+    }
+)
 
 
 def address(endpoint: str, name: str) -> str:
@@ -72,6 +88,11 @@ def desired(ctx: DesiredContext) -> list[Resource]:
                             "requests_per_replica": auto.requests_per_replica if auto else None,
                         },
                         "service_account": dep.service_account,
+                        "spot": dep.spot,
+                        "shared_resources": dep.shared_resources,
+                        "required_replicas": dep.required_replicas,
+                        "disable_container_logging": dep.disable_container_logging,
+                        "enable_access_logging": dep.enable_access_logging,
                     },
                 )
             )
@@ -108,9 +129,20 @@ def live(snapshot: LiveSnapshot) -> list[Resource]:
     return out
 
 
+def pool_logical(stack: str, pool: str) -> str:
+    """The manifest name of a pool from its resource name (pools carry no labels): the
+    id less the stack's prefix. An id shortened with a hash reads as the id itself."""
+    pool_id = pool.rsplit("/", 1)[-1]
+    prefix = f"{stack}-"
+    return pool_id[len(prefix) :] if pool_id.startswith(prefix) else pool_id
+
+
 def from_api(
     snapshot: LiveSnapshot, endpoint: dict[str, Any], key: str, dm: dict[str, Any]
 ) -> Resource:
+    """A deployed model as a resource; fields it lacks read as the manifest's defaults, so
+    deployments made before a field existed plan no change."""
+    pool = dm.get("shared_resources") or None
     res = dm.get("dedicated_resources") or {}
     spec = res.get("machine_spec") or {}
     model_name = dm.get("model", "").split("@")[0]
@@ -127,13 +159,18 @@ def from_api(
         attrs={
             "model": labels.get(L.NAME, model_name),
             "model_version": labels.get(L.FINGERPRINT, ""),
-            "machine_type": spec.get("machine_type", ""),
+            "machine_type": None if pool else spec.get("machine_type", ""),
             "accelerator_type": None if accel in ("ACCELERATOR_TYPE_UNSPECIFIED", "0") else accel,
             "accelerator_count": int(spec.get("accelerator_count", 0) or 0),
-            "min_replicas": int(res.get("min_replica_count", 0)),
-            "max_replicas": int(res.get("max_replica_count", 0)),
+            "min_replicas": None if pool else int(res.get("min_replica_count", 0)),
+            "max_replicas": None if pool else int(res.get("max_replica_count", 0)),
             "autoscaling": autoscaling,
             "service_account": dm.get("service_account") or None,
+            "spot": bool(res.get("spot")),
+            "shared_resources": pool_logical(snapshot.stack, pool) if pool else None,
+            "required_replicas": int(res.get("required_replica_count") or 0) or None,
+            "disable_container_logging": bool(dm.get("disable_container_logging")),
+            "enable_access_logging": bool(dm.get("enable_access_logging")),
         },
         meta={"id": dm["id"], "endpoint": endpoint["name"]},
     )
@@ -146,10 +183,13 @@ def depends_on(change: Change, index: DependencyIndex) -> set[str]:
     if change.action is Action.DELETE:
         return {f"traffic.{ep}", f"monitoring.{ep}"}
     attrs = change.after or {}
-    return {
+    deps = {
         f"endpoint.{ep}",
         version_address(attrs.get("model", ""), attrs.get("model_version", "")),
     }
+    if attrs.get("shared_resources"):
+        deps.add(f"resource_pool.{attrs['shared_resources']}")
+    return deps
 
 
 # ---------- requests and handlers ----------
@@ -160,12 +200,17 @@ def dedicated_resources(attrs: dict[str, Any]) -> dict[str, Any]:
     if attrs.get("accelerator_type"):
         spec["accelerator_type"] = attrs["accelerator_type"]
         spec["accelerator_count"] = attrs["accelerator_count"]
-    return {
+    out: dict[str, Any] = {
         "machine_spec": spec,
         "min_replica_count": attrs["min_replicas"],
         "max_replica_count": attrs["max_replicas"],
         "autoscaling_metric_specs": autoscaling_specs(attrs.get("autoscaling") or {}),
     }
+    if attrs.get("required_replicas"):
+        out["required_replica_count"] = attrs["required_replicas"]
+    if attrs.get("spot"):
+        out["spot"] = True
+    return out
 
 
 def autoscaling_specs(auto: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,22 +222,34 @@ def autoscaling_specs(auto: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def request(
-    attrs: dict[str, Any], *, deployed_id: str, logical: str, model_version_name: str
+    attrs: dict[str, Any],
+    *,
+    deployed_id: str,
+    logical: str,
+    model_version_name: str,
+    pool_name: str = "",
 ) -> dict[str, Any]:
-    dm: dict[str, Any] = {
-        "id": deployed_id,
-        "display_name": logical,
-        "model": model_version_name,
-        "dedicated_resources": dedicated_resources(attrs),
-    }
+    """The DeployedModel body: on the pool ``pool_name`` when the deployment shares one,
+    else on machines of its own; optional fields only when set."""
+    dm: dict[str, Any] = {"id": deployed_id, "display_name": logical, "model": model_version_name}
+    if attrs.get("shared_resources"):
+        dm["shared_resources"] = pool_name
+    else:
+        dm["dedicated_resources"] = dedicated_resources(attrs)
     if attrs.get("service_account"):
         dm["service_account"] = attrs["service_account"]
+    if attrs.get("disable_container_logging"):
+        dm["disable_container_logging"] = True
+    if attrs.get("enable_access_logging"):
+        dm["enable_access_logging"] = True
     return dm
 
 
 def deployed_model_id(stack: str, ep: str, logical: str, attrs: dict[str, Any]) -> str:
-    """Deterministic: the same deployment spec always gets the same id."""
-    return L.deployed_model_id(stack, ep, logical, json.dumps(attrs, sort_keys=True))
+    """Deterministic: the same deployment spec always gets the same id (and the ids of
+    deployments that use none of the added fields are what earlier releases derived)."""
+    hashed = {k: v for k, v in attrs.items() if k not in ADDED_ATTRS or v not in (None, False)}
+    return L.deployed_model_id(stack, ep, logical, json.dumps(hashed, sort_keys=True))
 
 
 def deploy(
@@ -211,7 +268,14 @@ def deploy(
     deployed_id = deployed_model_id(api.stack, addr.parent, addr.name, attrs)
     if deployed_id in deployed_ids(api.get_endpoint(address, endpoint)):
         return deployed_id
-    dm = request(attrs, deployed_id=deployed_id, logical=addr.name, model_version_name=version)
+    pool = api.pool_name(attrs["shared_resources"]) if attrs.get("shared_resources") else ""
+    dm = request(
+        attrs,
+        deployed_id=deployed_id,
+        logical=addr.name,
+        model_version_name=version,
+        pool_name=pool,
+    )
     api.operation(
         f"deploy:{endpoint}:{deployed_id}",
         address,
@@ -233,10 +297,7 @@ def create(change: Change, api: VertexApi, timeout: float | None, progress: Prog
 def update(change: Change, api: VertexApi, timeout: float | None, progress: Progress) -> None:
     endpoint = change.live_meta["endpoint"]
     paths = [MUTATE_MASK[f] for f in MUTATE_MASK if f in change.changed]
-    dm = {
-        "id": change.live_meta["id"],
-        "dedicated_resources": dedicated_resources(change.after or {}),
-    }
+    dm = mutation(change.after or {}, change.live_meta["id"])
     api.operation(
         f"mutate:{change.address}",
         change.address,
@@ -250,6 +311,17 @@ def update(change: Change, api: VertexApi, timeout: float | None, progress: Prog
     )
 
 
+def mutation(attrs: dict[str, Any], deployed_id: str) -> dict[str, Any]:
+    """The DeployedModel a mutate sends: what the mask may name (no machines when shared)."""
+    dm: dict[str, Any] = {
+        "id": deployed_id,
+        "disable_container_logging": bool(attrs.get("disable_container_logging")),
+    }
+    if not attrs.get("shared_resources"):
+        dm["dedicated_resources"] = dedicated_resources(attrs)
+    return dm
+
+
 def replace(change: Change, api: VertexApi, timeout: float | None, progress: Progress) -> None:
     """Create the new deployed model, move the old one's traffic to it, then undeploy."""
     endpoint = change.live_meta["endpoint"]
@@ -259,6 +331,8 @@ def replace(change: Change, api: VertexApi, timeout: float | None, progress: Pro
         split = current_split(api.get_endpoint(change.address, endpoint))
         moved = split.pop(old_id, 0)
         split[new_id] = split.get(new_id, 0) + moved
+        if new_id == old_id:
+            return  # nothing in the id changed: the deployed model is already the new one
         if moved:
             progress(f"moving {moved}% from {old_id} to {new_id}")
             set_split(api, change.address, endpoint, split)

@@ -4,6 +4,8 @@ Rules (Terraform's getAction, narrowed to our kinds):
 * in desired only -> create; in live only -> delete (registry versions and batch runs are
   history and are never deleted by a plan);
 * attributes differ -> update, or replace when a changed field cannot change in place;
+* a replace that takes others down with it (``Kind.recreates``: an endpoint's deployments,
+  split and monitoring) plans those as creates after it;
 * changes run in dependency order (models, pools, endpoints, deployments, traffic,
   monitoring, batch jobs); deletes run after, in reverse, so traffic always moves before an
   undeploy.
@@ -54,7 +56,7 @@ def diff(
                     reason=f"duplicate of {duplicate}" if duplicate else "not in the manifest",
                 )
             )
-    changes = _with_dependencies(changes)
+    changes = _with_dependencies(_with_recreated(changes))
     return Plan(
         stack=stack,
         target=target,
@@ -111,6 +113,32 @@ def _norm(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _norm(v) for k, v in value.items() if v is not None}
     return value
+
+
+def _with_recreated(changes: list[Change]) -> list[Change]:
+    """A replace that takes other resources down with it (an endpoint, its deployed
+    models) plans each of them as a create, so the plan says what apply will do."""
+    by_addr = {c.address: c for c in changes}
+    index = DependencyIndex.of(by_addr)
+    for c in changes:
+        kind = BY_NAME[c.kind]
+        if c.action is not Action.REPLACE or kind.recreates is None:
+            continue
+        if kind.replace_note:
+            by_addr[c.address] = c.model_copy(update={"reason": f"{c.reason}; {kind.replace_note}"})
+        for address in sorted(kind.recreates(c, index)):
+            other = by_addr.get(address)
+            if other is None or other.action is Action.DELETE or other.after is None:
+                continue
+            by_addr[address] = Change(
+                address=address,
+                kind=other.kind,
+                action=Action.CREATE,
+                after=other.after,
+                desired_meta=other.desired_meta,
+                reason=f"{c.address} is replaced",
+            )
+    return list(by_addr.values())
 
 
 def _with_dependencies(changes: list[Change]) -> list[Change]:
