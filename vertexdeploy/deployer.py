@@ -7,6 +7,7 @@ Backends and the emulator are imported lazily so `validate` and `plan --offline`
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from vertexdeploy.backends.rollout_target import RolloutTargetImpl
+    from vertexdeploy.rollout.state import StateStore
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
@@ -51,22 +53,68 @@ def read_state_file(path: str) -> LiveState:
     return _read_json_file(path, LiveState, "state file")
 
 
-def promotion_overrides(loaded: LoadedManifest) -> dict[str, Any]:
-    """Endpoints whose traffic a recorded promotion holds (see docs/promotion.md)."""
-    from vertexdeploy.rollout.state import endpoint_spec_hash, promotion_override
+def _note(message: str) -> None:
+    """One-off notices (a migrated state file) go to stderr, never into rendered output."""
+    print(f"note: {message}", file=sys.stderr)
 
-    m = loaded.spec
+
+def promotion_store(backend: VertexBackend, state_dir: str | None = None) -> StateStore:
+    """The stack's promotion state: objects in its staging bucket (see docs/state.md).
+
+    ``state_dir`` (else $VERTEXDEPLOY_STATE_DIR, else .vertexdeploy/promotions) is only
+    the folder older releases wrote, moved into the bucket the first time it is read.
+    """
+    from vertexdeploy.backends.state_store import BucketStateStore
+    from vertexdeploy.rollout.state import LocalStateStore
+
+    return BucketStateStore(
+        backend.storage,
+        backend.conn.staging_bucket,
+        backend.stack,
+        call=backend.api.call,
+        legacy=LocalStateStore(state_dir, backend.stack),
+        notify=_note,
+        create_bucket=backend.conn.local,
+    )
+
+
+def promotion_store_for(target: object, stack: str, state_dir: str | None = None) -> StateStore:
+    """The store of a rollout target's backend; a local dir for targets without one (fakes)."""
+    from vertexdeploy.rollout.state import LocalStateStore
+
+    backend = getattr(target, "backend", None)
+    if isinstance(backend, VertexBackend):
+        return promotion_store(backend, state_dir)
+    return LocalStateStore(state_dir, stack)
+
+
+def promotion_overrides(
+    loaded: LoadedManifest, store: StateStore, live: LiveState | None = None
+) -> dict[str, Any]:
+    """Endpoints whose traffic a recorded promotion holds (see docs/promotion.md).
+
+    With ``live`` only endpoints that exist hold one: an endpoint destroyed or deleted by
+    hand is created as the manifest says, whatever a record left behind claims.
+    """
+    from vertexdeploy.rollout.state import endpoint_spec_hash, override_from
+
+    exists = {r.name for r in live.of_kind("endpoint")} if live is not None else None
     found = {}
-    for ep in m.endpoints:
-        override = promotion_override(None, m.stack, ep.name, endpoint_spec_hash(ep))
+    for ep in loaded.spec.endpoints:
+        if exists is not None and ep.name not in exists:
+            continue
+        override = override_from(store, ep.name, endpoint_spec_hash(ep))
         if override is not None:
             found[ep.name] = override
     return found
 
 
-def plan_against(loaded: LoadedManifest, live: LiveState) -> Plan:
+def plan_against(
+    loaded: LoadedManifest, store: StateStore | None, live: LiveState, *, offline: bool = False
+) -> Plan:
+    """The plan from desired to ``live``, keeping the splits promotions in ``store`` set."""
     m = loaded.spec
-    overrides = promotion_overrides(loaded)
+    overrides = promotion_overrides(loaded, store, None if offline else live) if store else {}
     notes = tuple(f"endpoint {name}: {o.note}" for name, o in sorted(overrides.items()))
     desired = with_promotions(build_desired(loaded), overrides)
     plan = diff(
@@ -81,11 +129,19 @@ def plan_against(loaded: LoadedManifest, live: LiveState) -> Plan:
     return plan.model_copy(update={"notes": notes}) if notes else plan
 
 
-def plan_offline(files: Sequence[str], state_file: str | None = None) -> Plan:
-    """Plan without a backend: against nothing, or against a saved LiveState JSON."""
+def plan_offline(
+    files: Sequence[str], state_file: str | None = None, state_dir: str | None = None
+) -> Plan:
+    """Plan without a backend: against nothing, or against a saved LiveState JSON.
+
+    Promotion state comes from the local ``state_dir`` (else $VERTEXDEPLOY_STATE_DIR, else
+    .vertexdeploy/promotions), when there is one: the bucket is out of reach offline.
+    """
+    from vertexdeploy.rollout.state import LocalStateStore
+
     loaded = load_manifest(files)
     live = read_state_file(state_file) if state_file else LiveState()
-    return plan_against(loaded, live)
+    return plan_against(loaded, LocalStateStore(state_dir, loaded.spec.stack), live, offline=True)
 
 
 @dataclass(frozen=True)
@@ -96,15 +152,16 @@ class LivePlan:
     backend: VertexBackend
     loaded: LoadedManifest
     replan: Callable[[LiveState], Plan] | None = None  # None: a saved plan, never remade
+    after: Callable[[], object] | None = None  # run under the lock once the plan succeeded
 
 
-def plan_live(files: Sequence[str]) -> LivePlan:
-    """Plan against the live state the manifest's target reports."""
+def plan_live(files: Sequence[str], state_dir: str | None = None) -> LivePlan:
+    """Plan against the live state the manifest's target reports, and its promotion state."""
     from vertexdeploy.backends.connect import backend_for
 
     loaded = load_manifest(files)
     backend = backend_for(loaded.spec)
-    replan = functools.partial(plan_against, loaded)
+    replan = functools.partial(plan_against, loaded, promotion_store(backend, state_dir))
     return LivePlan(replan(backend.read_live()), backend, loaded, replan)
 
 
@@ -186,23 +243,39 @@ def apply(
         plan = live_plan.plan
         if lock is not None and lock.enabled:
             plan = _current_plan(live_plan, lock, replan)
-        return execute_plan(
+        result = execute_plan(
             plan,
             live_plan.backend,
             parallelism=parallelism,
             timeout=timeout,
             reporter=reporter,
         )
+        if result.ok and live_plan.after is not None:
+            live_plan.after()
+        return result
 
 
 def plan_destroy(files: Sequence[str]) -> LivePlan:
-    """A plan that removes every endpoint, deployment and monitoring job of the stack."""
+    """A plan that removes every endpoint, deployment and monitoring job of the stack.
+
+    Once it succeeds, still under the stack lock, the stack's promotion state goes too:
+    a later apply then creates the endpoints with the manifest's split.
+    """
     from vertexdeploy.backends.connect import backend_for
 
     loaded = load_manifest(files)
     backend = backend_for(loaded.spec)
     replan = functools.partial(_destroy_plan, loaded)
-    return LivePlan(replan(backend.read_live()), backend, loaded, replan)
+    after = functools.partial(clear_promotions, promotion_store(backend))
+    return LivePlan(replan(backend.read_live()), backend, loaded, replan, after)
+
+
+def clear_promotions(store: StateStore) -> list[str]:
+    """Remove every recorded promotion of the stack; returns the endpoints cleared."""
+    cleared = [ep for ep in store.endpoints() if store.delete(ep)]
+    for ep in cleared:
+        _note(f"removed the promotion state {store.where(ep)}")
+    return cleared
 
 
 def _destroy_plan(loaded: LoadedManifest, live: LiveState) -> Plan:

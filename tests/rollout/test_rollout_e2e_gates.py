@@ -159,7 +159,13 @@ def live_split(files: list[str]) -> dict[str, int]:
 
 
 def state_file(tmp_path: Path) -> dict[str, Any]:
-    return json.loads((tmp_path / "state" / "quickstart" / "iris.json").read_text())
+    """The promotion state object in the staging bucket (no local copy is written)."""
+    assert not (tmp_path / "state" / "quickstart" / "iris.json").exists()
+    backend = deployer.rollout_context([QUICKSTART], "iris")[0].backend
+    blob = backend.storage.bucket("quickstart-staging").blob(
+        "vertexdeploy/quickstart/promotions/iris.json"
+    )
+    return dict(json.loads(blob.download_as_bytes()))
 
 
 def manifest(tmp_path: Path, overlay: str) -> list[str]:
@@ -376,6 +382,7 @@ def test_killed_promotion_resumes_at_its_step(
                 stack=stack,
                 endpoint="iris",
                 endpoint_spec_hash=spec_hash,
+                store=deployer.promotion_store_for(target, stack),
                 sleep=killed_at_second_step,
             )
         state = state_file(tmp_path)

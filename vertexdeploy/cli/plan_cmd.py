@@ -28,6 +28,12 @@ from vertexdeploy.plan.render import render_json, render_text
     type=click.Path(dir_okay=False),
     help="Write the plan as JSON here, for `apply PLAN.json`.",
 )
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    help="Local promotion state for --offline [default: $VERTEXDEPLOY_STATE_DIR or "
+    ".vertexdeploy/promotions]; live plans read the staging bucket.",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when the plan has changes.")
 @output_option
 @click.pass_context
@@ -38,14 +44,15 @@ def plan(
     offline: bool,
     state_file: str | None,
     out_file: str | None,
+    state_dir: str | None,
     detailed_exitcode: bool,
     output: str,
 ) -> None:
     """Show the changes that would make live resources match manifest FILES."""
     if offline or state_file:
-        result = deployer.plan_offline(files, state_file)
+        result = deployer.plan_offline(files, state_file, state_dir)
     else:
-        result = deployer.plan_live(files).plan
+        result = deployer.plan_live(files, state_dir).plan
     if out_file:
         Path(out_file).write_text(result.to_json())
     click.echo(render_json(result) if output == "json" else render_text(result, use_color()))

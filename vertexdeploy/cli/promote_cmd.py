@@ -15,7 +15,8 @@ from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
 state_dir_option = click.option(
     "--state-dir",
     type=click.Path(file_okay=False),
-    help="Where promotion state lives [default: $VERTEXDEPLOY_STATE_DIR or "
+    help="Promotion state lives in the stack's staging bucket; this names only the local "
+    "folder older releases used, moved there once [default: $VERTEXDEPLOY_STATE_DIR or "
     ".vertexdeploy/promotions].",
 )
 
@@ -74,7 +75,7 @@ def promote(
                 candidate=candidate,
                 to=to,
                 step=step,
-                state_dir=state_dir,
+                store=deployer.promotion_store_for(target, stack, state_dir),
                 reporter=_reporter(output),
             )
     except PromotionRolledBack as exc:
@@ -103,6 +104,10 @@ def rollback(
     locking = lock_request(lock, lock_timeout, *files, "--endpoint", endpoint)
     with deployer.stack_locked(target, locking):
         result = api.rollback(
-            target, stack=stack, endpoint=endpoint, state_dir=state_dir, reporter=_reporter(output)
+            target,
+            stack=stack,
+            endpoint=endpoint,
+            store=deployer.promotion_store_for(target, stack, state_dir),
+            reporter=_reporter(output),
         )
     _render(result, output)

@@ -22,18 +22,17 @@ from vertexdeploy.rollout.gates import (
 from vertexdeploy.rollout.reporter import NullReporter, Reporter
 from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
 from vertexdeploy.rollout.splits import fmt_split, resolve_candidate, rollback_split, split_for
-from vertexdeploy.rollout.state import (
-    PromotionState,
-    StepRecord,
-    load_state,
-    save_state,
-    state_path,
-)
+from vertexdeploy.rollout.state import LocalStateStore, PromotionState, StateStore, StepRecord
 from vertexdeploy.rollout.summary import append_step_summary
 from vertexdeploy.rollout.target import RolloutTarget
 from vertexdeploy.rollout.walk import Walker
 
 StateDir = str | os.PathLike[str] | None
+
+
+def _store(store: StateStore | None, state_dir: StateDir, stack: str) -> StateStore:
+    """The caller's store; else a local state dir (library callers, unit tests)."""
+    return store if store is not None else LocalStateStore(state_dir, stack)
 
 
 def promote(
@@ -47,6 +46,7 @@ def promote(
     to: int | None = None,
     step: bool = False,
     state_dir: StateDir = None,
+    store: StateStore | None = None,
     reporter: Reporter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], float] = time.time,
@@ -56,9 +56,11 @@ def promote(
     """Walk ``candidate`` (or the resolved one) through the policy's steps.
 
     ``to`` stops after the step equal to it; ``step`` runs exactly one step. Progress is
-    persisted after every step so the next call continues where this one stopped.
+    persisted after every step (in ``store``, else in ``state_dir``) so the next call
+    continues where this one stopped.
     """
     reporter = reporter or NullReporter()
+    states = _store(store, state_dir, stack)
     check_capabilities(policy.gates, frozenset(target.capabilities))
     steps = list(policy.percentages())
     if to is not None and to not in steps:
@@ -67,8 +69,8 @@ def promote(
         )
     notes: list[str] = []
     live = target.current_split(endpoint)
-    prior = load_state(state_dir, stack, endpoint)
-    path = str(state_path(state_dir, stack, endpoint))
+    prior = states.load(endpoint)
+    path = states.where(endpoint)
 
     state = _resume(prior, live, steps, candidate, endpoint_spec_hash, notes)
     if state is None:
@@ -92,7 +94,7 @@ def promote(
         )
     for n in notes:
         reporter.info(f"note: {n}")
-    save_state(state_dir, state)
+    states.save(state)
 
     stop_index = steps.index(to) + 1 if to is not None else len(steps)
     if state.step_index >= stop_index and state.step_index < len(steps):
@@ -101,7 +103,7 @@ def promote(
         target=target,
         gates=policy.gates,
         bake_seconds=policy.bake_seconds,
-        state_dir=state_dir,
+        store=states,
         reporter=reporter,
         sleep=sleep,
         now=now,
@@ -253,6 +255,7 @@ def rollback(
     stack: str,
     endpoint: str,
     state_dir: StateDir = None,
+    store: StateStore | None = None,
     reporter: Reporter | None = None,
     now: Callable[[], float] = time.time,
 ) -> PromotionResult:
@@ -262,8 +265,9 @@ def rollback(
     candidate. Other deployments are left deployed, at 0%.
     """
     reporter = reporter or NullReporter()
-    state = load_state(state_dir, stack, endpoint)
-    path = str(state_path(state_dir, stack, endpoint))
+    states = _store(store, state_dir, stack)
+    state = states.load(endpoint)
+    path = states.where(endpoint)
     if state is None:
         raise UsageError(f"no promotion is recorded for {stack}/{endpoint} ({path})")
     keep = state.candidate if state.status == "promoted" else state.stable
@@ -296,7 +300,7 @@ def rollback(
             state.reason = "rolled back by hand"
     state.current_split = split
     state.updated_at = now()
-    save_state(state_dir, state)
+    states.save(state)
     result = PromotionResult.from_state(state, [], notes, path)
     append_step_summary(result)
     return result

@@ -1,9 +1,14 @@
-"""Promotion state: one JSON file per (stack, endpoint), rewritten atomically after each step.
+"""Promotion state: one JSON document per (stack, endpoint), rewritten after each step.
 
 It lets a CI job that died mid-walk, or a pipeline running one ``--step`` per job, carry
 on where the last one stopped; and it tells ``plan``/``apply`` (through
-:func:`promotion_override`) which split a promotion set, so they do not silently revert it
+:func:`override_from`) which split a promotion set, so they do not silently revert it
 while the endpoint's manifest spec is the one the promotion started from.
+
+Where the documents live is a :class:`StateStore`: the stack's staging bucket for every
+live command (``backends/state_store.py``, shared by every checkout and CI runner), or a
+local directory (:class:`LocalStateStore`) for ``plan --offline`` and as the folder older
+releases wrote, migrated from once. See docs/state.md.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from vertexdeploy.errors import VertexDeployError
 from vertexdeploy.manifest.spec import EndpointSpec
@@ -30,6 +35,10 @@ Status = Literal["in_progress", "promoted", "rolled_back"]
 
 class StateFileError(VertexDeployError):
     """A promotion state file that cannot be read; names the file."""
+
+
+class StateConflict(VertexDeployError):
+    """Another run rewrote a promotion state object since this run read it (412)."""
 
 
 @dataclass
@@ -107,42 +116,117 @@ def state_path(state_dir: str | os.PathLike[str] | None, stack: str, endpoint: s
     return resolve_state_dir(state_dir) / stack / f"{endpoint}.json"
 
 
-def load_state(
-    state_dir: str | os.PathLike[str] | None, stack: str, endpoint: str
-) -> PromotionState | None:
-    """The recorded promotion, or None when there is none."""
-    path = state_path(state_dir, stack, endpoint)
-    try:
-        raw = path.read_text()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StateFileError(f"{path}: cannot read promotion state: {exc.strerror}") from exc
+def encode_state(state: PromotionState) -> bytes:
+    """The document as stored, in every store: indented JSON, one trailing newline."""
+    return (json.dumps(state.to_dict(), indent=2, sort_keys=False) + "\n").encode()
+
+
+def decode_state(raw: bytes | str, where: str) -> PromotionState:
+    """A stored document; any other content is a StateFileError naming ``where``."""
     try:
         data = json.loads(raw)
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"unknown format version {data.get('version')!r}")
         return PromotionState.from_dict(data)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise StateFileError(f"{path}: not a promotion state file: {exc}") from exc
+        raise StateFileError(f"{where}: not a promotion state file: {exc}") from exc
+
+
+class StateStore(Protocol):
+    """Where one stack's promotion state lives; rollout code reads and writes only this."""
+
+    def load(self, endpoint: str) -> PromotionState | None:
+        """The recorded promotion of ``endpoint``, or None."""
+        ...
+
+    def save(self, state: PromotionState) -> None:
+        """Record ``state`` (its endpoint names the document)."""
+        ...
+
+    def delete(self, endpoint: str) -> bool:
+        """Forget ``endpoint``'s promotion; False when none was recorded."""
+        ...
+
+    def endpoints(self) -> list[str]:
+        """Endpoints with a recorded promotion, sorted."""
+        ...
+
+    def where(self, endpoint: str) -> str:
+        """The document's location, for messages and results."""
+        ...
+
+
+class LocalStateStore:
+    """``<state dir>/<stack>/<endpoint>.json``: ``plan --offline``, and the pre-bucket layout."""
+
+    def __init__(self, state_dir: str | os.PathLike[str] | None, stack: str) -> None:
+        self.root = resolve_state_dir(state_dir) / stack
+        self.stack = stack
+
+    def path(self, endpoint: str) -> Path:
+        return self.root / f"{endpoint}.json"
+
+    def where(self, endpoint: str) -> str:
+        return str(self.path(endpoint))
+
+    def load(self, endpoint: str) -> PromotionState | None:
+        path = self.path(endpoint)
+        try:
+            raw = path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateFileError(f"{path}: cannot read promotion state: {exc.strerror}") from exc
+        return decode_state(raw, str(path))
+
+    def save(self, state: PromotionState) -> None:
+        """Write atomically: a temp file in the same directory, fsync, then rename over."""
+        path = self.path(state.endpoint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(encode_state(state))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delete(self, endpoint: str) -> bool:
+        path = self.path(endpoint)
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        return existed
+
+    def endpoints(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.json") if p.is_file())
+
+    def retire(self, endpoint: str) -> Path | None:
+        """Rename a migrated file to ``<endpoint>.json.migrated`` so it is used only once."""
+        path = self.path(endpoint)
+        if not path.exists():
+            return None
+        done = path.with_name(path.name + ".migrated")
+        os.replace(path, done)
+        return done
+
+
+def load_state(
+    state_dir: str | os.PathLike[str] | None, stack: str, endpoint: str
+) -> PromotionState | None:
+    """The promotion recorded in a local state dir, or None when there is none."""
+    return LocalStateStore(state_dir, stack).load(endpoint)
 
 
 def save_state(state_dir: str | os.PathLike[str] | None, state: PromotionState) -> Path:
-    """Write atomically: a temp file in the same directory, fsync, then rename over."""
-    path = state_path(state_dir, state.stack, state.endpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state.to_dict(), fh, indent=2, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``state`` to a local state dir, atomically."""
+    store = LocalStateStore(state_dir, state.stack)
+    store.save(state)
+    return store.path(state.endpoint)
 
 
 def endpoint_spec_hash(endpoint: EndpointSpec) -> str:
@@ -177,18 +261,13 @@ class Override:
         return f"{what}{gone}: keeping its split until the endpoint is edited in the manifest"
 
 
-def promotion_override(
-    state_dir: str | os.PathLike[str] | None,
-    stack: str,
-    endpoint: str,
-    endpoint_spec_hash: str,
-) -> Override | None:
+def override_from(store: StateStore, endpoint: str, endpoint_spec_hash: str) -> Override | None:
     """The split a promotion set, while the manifest's endpoint is still the one it started from.
 
     Returns None when no promotion is recorded or when the endpoint's manifest spec changed
     since (its hash differs): then the manifest is the source of truth again.
     """
-    state = load_state(state_dir, stack, endpoint)
+    state = store.load(endpoint)
     if state is None or state.endpoint_spec_hash != endpoint_spec_hash:
         return None
     return Override(
@@ -198,3 +277,13 @@ def promotion_override(
         candidate=state.candidate,
         stable=state.stable,
     )
+
+
+def promotion_override(
+    state_dir: str | os.PathLike[str] | None,
+    stack: str,
+    endpoint: str,
+    endpoint_spec_hash: str,
+) -> Override | None:
+    """:func:`override_from` a local state dir."""
+    return override_from(LocalStateStore(state_dir, stack), endpoint, endpoint_spec_hash)

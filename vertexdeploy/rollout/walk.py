@@ -23,7 +23,7 @@ from vertexdeploy.rollout.gates import (
 )
 from vertexdeploy.rollout.reporter import NullReporter, Reporter
 from vertexdeploy.rollout.splits import fmt_split, split_for
-from vertexdeploy.rollout.state import PromotionState, StepRecord, save_state
+from vertexdeploy.rollout.state import LocalStateStore, PromotionState, StateStore, StepRecord
 from vertexdeploy.rollout.target import RolloutTarget, WindowMetrics
 
 TICK_SECONDS = 1.0
@@ -36,16 +36,17 @@ class Walker:
     target: RolloutTarget
     gates: GatesSpec
     bake_seconds: float
-    state_dir: str | os.PathLike[str] | None
+    state_dir: str | os.PathLike[str] | None = None  # used when no store is given
     reporter: Reporter = field(default_factory=NullReporter)
     sleep: Callable[[float], None] = lambda _s: None
     now: Callable[[], float] = lambda: 0.0
     command_runner: CommandRunner = run_command_gate
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    store: StateStore | None = None
 
     def save(self, state: PromotionState) -> None:
         state.updated_at = self.now()
-        save_state(self.state_dir, state)
+        (self.store or LocalStateStore(self.state_dir, state.stack)).save(state)
 
     def run(
         self, state: PromotionState, *, stop_index: int, max_steps: int | None = None
