@@ -99,7 +99,8 @@ def test_quickstart_and_vertex_example_are_valid(repo_root: Path) -> None:
 def test_schema_describes_the_manifest() -> None:
     schema = manifest_schema()
     assert schema["title"] == "vertexdeploy manifest"
-    assert {"stack", "project", "staging_bucket"} <= set(schema["required"])
+    assert {"stack", "staging_bucket"} <= set(schema["required"])
+    assert "project" not in schema["required"]  # flags and the environment may supply it
     assert "DeploymentSpec" in schema["$defs"]
     json.dumps(schema)
 

@@ -6,6 +6,7 @@ Backends and the emulator are imported lazily so `validate` and `plan --offline`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.desired import build_desired, with_promotions
 from vertexdeploy.errors import PlanStaleError, UsageError
 from vertexdeploy.manifest import LoadedManifest, load_manifest
+from vertexdeploy.manifest.placement import shown_project
 from vertexdeploy.manifest.spec import EndpointSpec, RolloutSpec
 from vertexdeploy.plan import LiveState, Plan, diff
 from vertexdeploy.status import StatusReport, build_status
@@ -122,7 +124,7 @@ def plan_against(
         live,
         stack=m.stack,
         target=m.target,
-        project=m.project,
+        project=shown_project(m.project, m.target),
         region=m.region,
         manifest_files=loaded.files,
     )
@@ -155,12 +157,22 @@ class LivePlan:
     after: Callable[[], object] | None = None  # run under the lock once the plan succeeded
 
 
-def plan_live(files: Sequence[str], state_dir: str | None = None) -> LivePlan:
-    """Plan against the live state the manifest's target reports, and its promotion state."""
+def connected(files: Sequence[str]) -> tuple[LoadedManifest, VertexBackend]:
+    """The manifest and its target's backend. A project found only through the
+    credentials is written into the manifest, so plans show where they go."""
     from vertexdeploy.backends.connect import backend_for
 
     loaded = load_manifest(files)
     backend = backend_for(loaded.spec)
+    if loaded.spec.project != backend.conn.project:
+        spec = loaded.spec.model_copy(update={"project": backend.conn.project})
+        loaded = dataclasses.replace(loaded, spec=spec)
+    return loaded, backend
+
+
+def plan_live(files: Sequence[str], state_dir: str | None = None) -> LivePlan:
+    """Plan against the live state the manifest's target reports, and its promotion state."""
+    loaded, backend = connected(files)
     replan = functools.partial(plan_against, loaded, promotion_store(backend, state_dir))
     return LivePlan(replan(backend.read_live()), backend, loaded, replan)
 
@@ -170,11 +182,15 @@ def load_plan_file(path: str) -> Plan:
 
 
 def check_not_stale(plan: Plan) -> LivePlan:
-    """Re-read live state for a saved plan; refuse when it moved since the plan was made."""
-    from vertexdeploy.backends.connect import backend_for
-
-    loaded = load_manifest(plan.manifest_files)
-    backend = backend_for(loaded.spec)
+    """Re-read live state for a saved plan; refuse when it moved since the plan was made,
+    or when it was made for another project or region (--project, --region)."""
+    loaded, backend = connected(plan.manifest_files)
+    where = (backend.conn.project, backend.conn.region)
+    if (plan.project, plan.region) != where:
+        raise PlanStaleError(
+            f"this plan was made for {plan.project}/{plan.region}, not {'/'.join(where)}; "
+            "run `vertexdeploy plan` again"
+        )
     live = backend.read_live()
     if live.fingerprint() != plan.live_fingerprint:
         raise PlanStaleError(
@@ -261,10 +277,7 @@ def plan_destroy(files: Sequence[str]) -> LivePlan:
     Once it succeeds, still under the stack lock, the stack's promotion state goes too:
     a later apply then creates the endpoints with the manifest's split.
     """
-    from vertexdeploy.backends.connect import backend_for
-
-    loaded = load_manifest(files)
-    backend = backend_for(loaded.spec)
+    loaded, backend = connected(files)
     replan = functools.partial(_destroy_plan, loaded)
     after = functools.partial(clear_promotions, promotion_store(backend))
     return LivePlan(replan(backend.read_live()), backend, loaded, replan, after)
@@ -285,7 +298,7 @@ def _destroy_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
         live,
         stack=m.stack,
         target=m.target,
-        project=m.project,
+        project=shown_project(m.project, m.target),
         region=m.region,
         manifest_files=loaded.files,
         keep_unlisted=frozenset({"model_version"}),

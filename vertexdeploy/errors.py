@@ -9,6 +9,7 @@ VertexDeployError                 exit 1
 ├── PlanStaleError                exit 1  (a saved plan whose live state has moved)
 ├── PlanGraphError                exit 1  (a plan whose dependencies form a cycle)
 ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
+├── CredentialsError              exit 1  (no usable Google credentials: says how to log in)
 ├── LockHeld                      exit 1  (another run holds the stack lock; names the holder)
 └── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
 """
@@ -93,6 +94,11 @@ class PlanGraphError(VertexDeployError):
 
 class EmulatorError(VertexDeployError):
     pass
+
+
+class CredentialsError(VertexDeployError):
+    """Application Default Credentials missing, unreadable, expired or revoked; the message
+    (at most three lines) names what is wrong and how to log in again."""
 
 
 class LockHeld(VertexDeployError):

@@ -100,8 +100,10 @@ class VertexApi:
                 "transport": "rest",
                 "client_options": {"api_endpoint": self.conn.api_endpoint},
             }
+        from vertexdeploy.backends.credentials import client_kwargs
+
         endpoint = self.conn.api_endpoint or f"{self.conn.region}-aiplatform.googleapis.com"
-        return {"client_options": {"api_endpoint": endpoint}}
+        return client_kwargs(endpoint)
 
     @cached_property
     def models(self) -> Any:
@@ -143,7 +145,9 @@ class VertexApi:
                 credentials=self.conn.local_credentials(),
                 client_options={"api_endpoint": self.conn.api_endpoint},
             )
-        return storage.Client(project=self.conn.project)
+        from vertexdeploy.backends.credentials import client_kwargs
+
+        return storage.Client(project=self.conn.project, **client_kwargs())
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:

@@ -4,6 +4,10 @@ For ``target: local`` the emulator is found through ``VERTEXDEPLOY_EMULATOR_URL`
 token in ``VERTEXDEPLOY_EMULATOR_TOKEN``) or the pid/port and token files in its data dir
 (``VERTEXDEPLOY_EMULATOR_DIR``, default ``.vertexdeploy/emulator``); when none runs, one is
 started detached.
+
+For ``target: vertex`` the regional endpoint is reached with Application Default
+Credentials (``credentials.py``); a manifest that names no project, with none given by
+``--project`` or the environment, takes the credentials' project.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import sys
 from pathlib import Path
 
 from vertexdeploy.backends.vertex import Connection, VertexBackend
+from vertexdeploy.errors import UsageError
+from vertexdeploy.manifest.placement import NO_PROJECT
 from vertexdeploy.manifest.spec import Manifest
 
 DEFAULT_DATA_DIR = Path(".vertexdeploy") / "emulator"
@@ -50,10 +56,24 @@ def emulator_target(start: bool = True) -> tuple[str, str | None]:
     return info.url, info.token or None
 
 
+def resolve_project(manifest: Manifest) -> str:
+    """The stack's project; only target vertex falls back to the credentials' project."""
+    if manifest.project:
+        return manifest.project
+    if manifest.target == "vertex":
+        from vertexdeploy.backends.credentials import application_default
+
+        project = application_default().project
+        if project:
+            return project
+    raise UsageError(NO_PROJECT)
+
+
 def backend_for(manifest: Manifest) -> VertexBackend:
+    project = resolve_project(manifest)
     endpoint, token = emulator_target() if manifest.target == "local" else (None, None)
     conn = Connection(
-        project=manifest.project,
+        project=project,
         region=manifest.region,
         api_endpoint=endpoint,
         staging_bucket=manifest.staging_bucket,

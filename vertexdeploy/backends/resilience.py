@@ -28,6 +28,7 @@ from vertexdeploy.errors import (
     BackendUnreachable,
     TransientBackendError,
     UsageError,
+    VertexDeployError,
 )
 
 T = TypeVar("T")
@@ -57,10 +58,18 @@ class RetryPolicy:
 CALL_RETRY = RetryPolicy(attempts=4, base_delay=0.25, max_delay=4.0)
 
 
-def translate(address: str, exc: BaseException) -> BackendError | None:
-    """The project's error for an SDK or transport exception; None when it is neither."""
+def translate(address: str, exc: BaseException) -> VertexDeployError | None:
+    """The project's error for an SDK or transport exception; None when it is neither.
+
+    google-auth's errors (credentials missing, or refused on the first request's token
+    refresh) become the short ``CredentialsError`` of ``backends/credentials.py``.
+    """
     from google.api_core import exceptions as gexc
 
+    if type(exc).__module__ == "google.auth.exceptions":
+        from vertexdeploy.backends.credentials import credentials_error
+
+        return credentials_error(exc)
     if isinstance(exc, gexc.GoogleAPICallError):
         code = int(exc.code) if exc.code is not None else None
         message = _HTTP_PREFIX.sub("", getattr(exc, "message", None) or str(exc))
@@ -164,7 +173,7 @@ class Caller:
                 self._down_since = None
             return result
 
-    def _note_down(self, address: str, err: BackendError) -> None:
+    def _note_down(self, address: str, err: VertexDeployError) -> None:
         """Start or check the unreachable clock; past the budget the command fails."""
         now = self._clock()
         with self._lock:

@@ -13,6 +13,7 @@ import click
 
 from vertexdeploy.backends.stack_lock import LockRequest
 from vertexdeploy.errors import ExitCode, ManifestError, VertexDeployError
+from vertexdeploy.manifest import placement
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,14 +78,24 @@ def lock_request(lock: bool, lock_timeout: float, *args: str) -> LockRequest:
 def handle_errors(fn: F) -> F:
     """Turn the project's errors into a message on stderr and a stable exit code.
 
-    With --debug the original exception propagates, traceback and all.
+    The root's --project/--region hold while the command runs (``placement``). With
+    --debug the original exception propagates, traceback and all.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
+        root = ctx.obj or {}
+        flags = placement.Flags(project=root.get("project"), region=root.get("region"))
         try:
-            return fn(*args, **kwargs)
+            with placement.flags_applied(flags):
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as exc:
+                    ours = _ours(exc)
+                    if ours is None:
+                        raise
+                    raise ours from exc
         except VertexDeployError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -104,6 +115,15 @@ def handle_errors(fn: F) -> F:
             ctx.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _ours(exc: Exception) -> VertexDeployError | None:
+    """google-auth's errors from any path the call runner did not wrap, made short."""
+    if type(exc).__module__ != "google.auth.exceptions":
+        return None
+    from vertexdeploy.backends.credentials import credentials_error
+
+    return credentials_error(exc)
 
 
 def echo_json(data: Any) -> None:

@@ -60,16 +60,40 @@ class LazyGroup(click.Group):
         return command
 
 
+def _checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A malformed --project or --region is a usage error before anything loads."""
+    if value is None:
+        return None
+    from vertexdeploy.errors import UsageError
+    from vertexdeploy.manifest import placement
+
+    pattern = placement.PROJECT_PATTERN if param.name == "project" else placement.REGION_PATTERN
+    try:
+        return placement.check(f"--{param.name}", value, pattern)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).split("=", 1)[1], ctx, param) from None
+
+
 @click.group(
     cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of short errors.")
+@click.option(
+    "--project",
+    metavar="ID",
+    callback=_checked,
+    help="Google Cloud project, over the manifest's (which falls back to "
+    "GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, then the credentials' project).",
+)
+@click.option("--region", metavar="REGION", callback=_checked, help="Over the manifest's region.")
 @click.version_option(package_name="vertexdeploy")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, project: str | None, region: str | None) -> None:
     """Declarative deployments of ML models to Vertex AI (or its local emulator)."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["project"] = project
+    ctx.obj["region"] = region
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -5,11 +5,14 @@ Mappings merge key by key; lists of named objects (models, deployment resource p
 endpoints, deployments, batch jobs) merge item by item on ``name``; any other value is
 replaced by the overlay.
 Relative artifact paths resolve against the directory of the first file.
+The global ``--project``/``--region`` replace the manifest's before it is checked; a
+manifest without ``project`` takes it from the environment (``placement.py``).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vertexdeploy.errors import ManifestError, Problem
+from vertexdeploy.manifest import placement
 from vertexdeploy.manifest.crosscheck import cross_check
 from vertexdeploy.manifest.spec import Manifest
 from vertexdeploy.manifest.yamlpos import (
@@ -94,6 +98,11 @@ def _load(
     for overlay in trees[1:]:
         merged = merge(merged, overlay)
     data = to_plain(merged)
+    flags = placement.current_flags()
+    if flags.project:
+        data["project"] = flags.project
+    if flags.region:
+        data["region"] = flags.region
     fallback = merged.pos
     try:
         spec = Manifest.model_validate(data)
@@ -115,6 +124,10 @@ def _load(
     if cross:
         where = positions(merged)  # only a manifest with problems needs them
         raise _error([_locate(loc, msg, data, where, fallback) for loc, msg in cross])
+    if spec.project is None:
+        from_env = placement.project_from_env(os.environ if env is None else env)
+        if from_env:
+            spec = spec.model_copy(update={"project": from_env})
     return LoadedManifest(spec, tuple(str(p) for p in paths), Path(paths[0]).resolve().parent)
 
 

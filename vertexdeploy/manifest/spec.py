@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
+from vertexdeploy.manifest.placement import PROJECT_PATTERN, REGION_PATTERN
 from vertexdeploy.manifest.spec_base import (
     DEFAULT_MACHINE_TYPE,
     KMS_KEY,
@@ -130,8 +131,18 @@ class Manifest(Spec):
     """A stack: everything one manifest owns in one project and region."""
 
     stack: Name = Field(description="Names this stack; every resource it manages is labelled.")
-    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    region: str = Field(default="us-central1", pattern=r"^[a-z]+-[a-z]+\d+$")
+    project: str | None = Field(
+        default=None,
+        pattern=PROJECT_PATTERN,
+        description="Google Cloud project id; --project overrides it. When absent: "
+        "GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, then the project of the "
+        "Application Default Credentials.",
+    )
+    region: str = Field(
+        default="us-central1",
+        pattern=REGION_PATTERN,
+        description="Vertex AI region; --region overrides it.",
+    )
     target: Literal["local", "vertex"] = "local"
     staging_bucket: str = Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
     labels: dict[str, str] = Field(default_factory=dict)
