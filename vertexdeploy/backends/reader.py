@@ -1,8 +1,10 @@
 """One read of a stack's live state: a handful of list calls, filtered by the stack label.
 
 Four list calls (models, endpoints, monitoring jobs, batch jobs), one listVersions per
-managed model, and one list of deployment resource pools. What comes back is plain data
-(``LiveSnapshot``); each kind turns its part into resources.
+managed model, one list of deployment resource pools and one queryDeployedModels per pool
+whose id is this stack's (pools carry no labels: see ``kinds/resource_pool.py`` for which
+pools count as the stack's). What comes back is plain data (``LiveSnapshot``); each kind
+turns its part into resources.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from vertexdeploy import labels as L
 from vertexdeploy.backends.api import VertexApi
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
 from vertexdeploy.kinds.base import LiveSnapshot
+from vertexdeploy.kinds.resource_pool import logical_name, users
 
 
 def read_snapshot(api: VertexApi) -> LiveSnapshot:
@@ -39,14 +42,39 @@ def read_snapshot(api: VertexApi) -> LiveSnapshot:
         versions += [
             v for v in api.list_versions(model["name"], model["name"].split("@")[0]) if mine(v)
         ]
+    endpoints = [e for e in listing("endpoints", api.endpoints.list_endpoints) if mine(e)]
     return LiveSnapshot(
         stack=api.stack,
         versions=versions,
-        endpoints=[e for e in listing("endpoints", api.endpoints.list_endpoints) if mine(e)],
+        endpoints=endpoints,
         monitoring_jobs=[
             j
             for j in listing("monitoring", api.jobs.list_model_deployment_monitoring_jobs)
             if mine(j)
         ],
         batch_jobs=[j for j in listing("batch", api.jobs.list_batch_prediction_jobs) if mine(j)],
+        pools=stack_pools(api, {e["name"].rsplit("/", 1)[-1] for e in endpoints}),
     )
+
+
+def stack_pools(api: VertexApi, our_endpoints: set[str]) -> list[dict[str, Any]]:
+    """Pools whose id is ``<stack>-<name>`` and that serve no endpoint outside the stack
+    (endpoints compared by id: the project may be spelled as a number or an id)."""
+    listed = api.list_all(
+        "pools",
+        functools.partial(
+            api.pools.list_deployment_resource_pools,
+            timeout=CALL_TIMEOUT_S,
+            request={"parent": api.conn.parent, "page_size": 1000},
+        ),
+    )
+    out = []
+    for pool in listed:
+        if logical_name(pool["name"].rsplit("/", 1)[-1], api.stack) is None:
+            continue
+        served = {
+            str(u.get("endpoint", "")).rsplit("/", 1)[-1] for u in users(api, "pools", pool["name"])
+        }
+        if served <= our_endpoints:
+            out.append(pool)
+    return out

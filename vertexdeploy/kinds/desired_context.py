@@ -1,8 +1,9 @@
 """What every kind needs to build its desired resources from a manifest.
 
 The one place that reads artifact files: a model version's fingerprint is the digest of
-its artifact contents (or its gs:// URI) and of its serving container, so each version has
-a stable address and a change to either is a new version. Computed once per version.
+its artifact contents (or its gs:// URI), its serving container, and what Vertex lets no
+one change after upload (explanation, KMS key), so each version has a stable address and a
+change to any of them is a new version. Computed once per version.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from vertexdeploy.artifacts import artifact_sha256
 from vertexdeploy.errors import UsageError
+from vertexdeploy.kinds.model_container import container_extras, explanation_attrs
 from vertexdeploy.manifest.crosscheck import resolve_ref
 from vertexdeploy.manifest.loader import LoadedManifest
 from vertexdeploy.manifest.spec import Manifest, ModelSpec, ModelVersionSpec
@@ -31,8 +33,9 @@ def spec_hash(value: Any) -> str:
 
 
 def container_env(model: ModelSpec, version: ModelVersionSpec) -> dict[str, str]:
-    """The serving container's environment: the user's plus what the emulator reads."""
-    env = dict(model.env)
+    """The serving container's environment: the user's (flat ``env`` or ``container.env``;
+    only one carries a value) plus what the emulator reads."""
+    env = {**(model.container.env if model.container else {}), **model.env}
     if model.predictor:
         env[PREDICTOR_ENV] = model.predictor
     if version.sha256:
@@ -55,14 +58,28 @@ class DesiredContext:
         return self.loaded.spec
 
     def container(self, model: ModelSpec, version: ModelVersionSpec) -> dict[str, Any]:
-        """The serving container as the fingerprint and the upload request see it."""
+        """The serving container as the fingerprint sees it. The first five keys are the
+        first release's; a key added since joins only when set, so a manifest using none
+        of them keeps its fingerprint (tests/test_digest_stability.py)."""
+        resolved = model.resolved_container(self.spec.region)
         return {
-            "image": model.image_uri,
+            "image": resolved.image,
             "env": container_env(model, version),
-            "predict": model.predict_route,
-            "health": model.health_route,
-            "ports": model.ports,
+            "predict": resolved.predict_route,
+            "health": resolved.health_route,
+            "ports": resolved.ports,
+            **container_extras(resolved),
         }
+
+    def immutable_extras(self, model: ModelSpec) -> dict[str, Any]:
+        """What else a version fixes at upload (UpdateModel changes only display name,
+        descriptions and labels): its explanation and its KMS key. Only the set ones."""
+        extras: dict[str, Any] = {}
+        if model.explanation is not None:
+            extras["explanation"] = explanation_attrs(model.explanation)
+        if key := self.spec.encryption_key_for(model):
+            extras["encryption_key"] = key
+        return extras
 
     def fingerprint(self, model_name: str, index: int) -> str:
         """Digest of version ``index`` of ``model_name``: artifact contents and container."""
@@ -82,7 +99,9 @@ class DesiredContext:
                         " (for the quickstart, run: python examples/train_models.py)"
                     )
                 content = artifact_sha256(path)
-            blob = [content, self.container(model, version)]
+            blob: list[Any] = [content, self.container(model, version)]
+            if extras := self.immutable_extras(model):
+                blob.append(extras)
             self._fingerprints[key] = spec_hash(blob)[:FINGERPRINT_LEN]
         return self._fingerprints[key]
 

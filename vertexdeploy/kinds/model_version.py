@@ -1,7 +1,8 @@
 """Model versions in the Model Registry: one per fingerprint, with their aliases.
 
-A version is never changed in place (a new artifact or container is a new fingerprint, so
-a new version) and never deleted by a plan: the registry keeps history. The exception is a
+A version is never changed in place (a new artifact, container, explanation or KMS key is
+a new fingerprint, so a new version: Vertex's UpdateModel changes only display name,
+descriptions and labels) and never deleted by a plan: the registry keeps history. The exception is a
 duplicate, a second version of one fingerprint left by a write interrupted after its
 effect, which the plan deletes so the registry converges.
 """
@@ -19,6 +20,14 @@ from vertexdeploy.backends.staging import stage_directory
 from vertexdeploy.errors import BackendError
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext, container_env
+from vertexdeploy.kinds.model_container import (
+    container_attrs,
+    container_from_api,
+    container_request,
+    explanation_attrs,
+    explanation_from_api,
+    explanation_request,
+)
 from vertexdeploy.plan.address import Address
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import Resource
@@ -38,6 +47,7 @@ def desired(ctx: DesiredContext) -> list[Resource]:
     m = ctx.spec
     out: list[Resource] = []
     for model in m.models:
+        container = model.resolved_container(m.region)
         for i, version in enumerate(model.versions):
             fp = ctx.fingerprint(model.name, i)
             remote = version.artifact.startswith("gs://")
@@ -53,10 +63,13 @@ def desired(ctx: DesiredContext) -> list[Resource]:
                         "artifact_uri": version.artifact
                         if remote
                         else ctx.staged_uri(model.name, fp),
-                        "image_uri": model.image_uri,
+                        "image_uri": container.image,
                         "env": container_env(model, version),
-                        "predict_route": model.predict_route,
-                        "health_route": model.health_route,
+                        "predict_route": container.predict_route,
+                        "health_route": container.health_route,
+                        "container": container_attrs(container),
+                        "explanation": explanation_attrs(model.explanation),
+                        "encryption_key": m.encryption_key_for(model),
                         "labels": dict(model.labels),
                     },
                     meta={
@@ -112,6 +125,9 @@ def from_api(model: dict[str, Any]) -> Resource | None:
             "env": dict(sorted(env.items())),
             "predict_route": container.get("predict_route") or None,
             "health_route": container.get("health_route") or None,
+            "container": container_from_api(container),
+            "explanation": explanation_from_api(model.get("explanation_spec")),
+            "encryption_key": (model.get("encryption_spec") or {}).get("kms_key_name") or None,
             "labels": L.user_labels(labels),
         },
         meta={"name": model["name"].split("@")[0], "version_id": str(model.get("version_id", ""))},
@@ -137,24 +153,22 @@ def depends_on(change: Change, index: DependencyIndex) -> set[str]:
 
 
 def upload_request(attrs: dict[str, Any], stack: str, description: str = "") -> dict[str, Any]:
-    container: dict[str, Any] = {
-        "image_uri": attrs["image_uri"],
-        "env": [{"name": k, "value": v} for k, v in sorted(attrs["env"].items())],
-    }
-    if attrs.get("predict_route"):
-        container["predict_route"] = attrs["predict_route"]
-    if attrs.get("health_route"):
-        container["health_route"] = attrs["health_route"]
-    return {
+    """The Model an upload sends: full container, and explanation and key when set."""
+    body: dict[str, Any] = {
         "display_name": attrs["display_name"],
         "description": description,
         "artifact_uri": attrs["artifact_uri"],
-        "container_spec": container,
+        "container_spec": container_request(attrs),
         "labels": {
             **attrs.get("labels", {}),
             **L.managed_labels(stack, attrs["model"], fingerprint=attrs["fingerprint"]),
         },
     }
+    if attrs.get("explanation"):
+        body["explanation_spec"] = explanation_request(attrs["explanation"])
+    if attrs.get("encryption_key"):
+        body["encryption_spec"] = {"kms_key_name": attrs["encryption_key"]}
+    return body
 
 
 def remember(change: Change, api: VertexApi) -> None:

@@ -5,11 +5,20 @@ is an import error in every test run, never a surprise at apply time.
 
 from __future__ import annotations
 
-from vertexdeploy.kinds import batch_job, deployment, endpoint, model_version, monitoring, traffic
+from vertexdeploy.kinds import (
+    batch_job,
+    deployment,
+    endpoint,
+    model_version,
+    monitoring,
+    resource_pool,
+    traffic,
+)
 from vertexdeploy.kinds.base import Kind
 
 KINDS: tuple[Kind, ...] = (
     model_version.KIND,
+    resource_pool.KIND,
     endpoint.KIND,
     deployment.KIND,
     traffic.KIND,
