@@ -3,7 +3,8 @@ and feature, with the latest value, its threshold and whether it is an anomaly.
 
 The results come from the backend (``searchModelDeploymentMonitoringStatsAnomalies``), so the
 same code reads the local emulator and Vertex AI. ``run=True`` first asks the local emulator
-to run the job now (Vertex AI runs jobs on their own schedule).
+to run the job now: emulator-only, like the disagreement gate, because Vertex AI runs jobs on
+their schedule and offers no RPC to run one now; it is refused for ``target: vertex``.
 """
 
 from __future__ import annotations
@@ -165,13 +166,14 @@ def monitoring_report(
         raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
     if spec.monitoring is None:
         raise UsageError(f"endpoint {endpoint!r} has no monitoring block in the manifest")
+    if run and loaded.spec.target != "local":  # refused before any connection is made
+        raise UsageError(
+            "--run is emulator-only (target: local); Vertex AI runs monitoring jobs on their "
+            "schedule and has no API to run one now"
+        )
     backend = backend_for(loaded.spec)
     summary = None
-    if run:
-        if not backend.conn.local or not backend.conn.api_endpoint:
-            raise UsageError(
-                "--run works on the local target; Vertex AI runs monitoring jobs on their schedule"
-            )
+    if run and backend.conn.api_endpoint:
         summary = run_local_job(
             backend.conn.api_endpoint,
             backend.endpoint_name(endpoint),

@@ -1,8 +1,11 @@
 """RolloutTarget implementations: what `promote` needs from the emulator or Vertex AI.
 
 Traffic moves through the same VertexBackend as `apply` (by logical deployment names).
-Metrics of a bake window come from the emulator's metrics summary locally, and from Cloud
-Monitoring's ``aiplatform.googleapis.com/prediction/online/*`` metrics on Vertex AI.
+Metrics of a bake window come from Cloud Monitoring's
+``aiplatform.googleapis.com/prediction/online/*`` metrics on both targets, through the same
+code (``backends/metrics.py``): the emulator serves that API too. The one emulator-only
+exception is the disagreement gate and the traffic mirroring it needs (private routes;
+``validate`` refuses ``max_disagreement`` for ``target: vertex``).
 """
 
 from __future__ import annotations
@@ -36,9 +39,22 @@ class _TrafficMixin:
         ids = self.backend.deployed_ids(endpoint)
         return {name: per_id[i] for name, i in ids.items() if i in per_id}
 
+    def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
+        """Cloud Monitoring's online prediction metrics per deployment (both targets)."""
+        endpoint_id = self.backend.endpoint_name(endpoint).rsplit("/", 1)[-1]
+        per_id = self.backend.online_metrics(endpoint_id, since, until)
+        return self._by_name(
+            endpoint,
+            {
+                i: WindowMetrics(int(m["requests"]), int(m["errors"]), m.get("p99_ms"))
+                for i, m in per_id.items()
+            },
+        )
+
 
 class EmulatorRolloutTarget(_TrafficMixin):
-    """Promotion against the local emulator, with mirrored traffic for disagreement."""
+    """Promotion against the local emulator; also mirrors traffic for the disagreement gate
+    (emulator-only: the one use of private ``/_emulator/`` routes by client code)."""
 
     capabilities = frozenset({"error_rate", "p99_latency", "request_count", "disagreement"})
 
@@ -78,19 +94,6 @@ class EmulatorRolloutTarget(_TrafficMixin):
         finally:
             self._request(f"{self.base}/_emulator/mirror", {"endpoint": name, "rate": 0.0})
 
-    def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
-        data = self._get(
-            "/_emulator/metrics/summary",
-            endpoint=self.backend.endpoint_name(endpoint),
-            since=since,
-            until=until,
-        )
-        per_id = {
-            i: WindowMetrics(int(m["requestCount"]), int(m["errorCount"]), m.get("p99Ms"))
-            for i, m in data.items()
-        }
-        return self._by_name(endpoint, per_id)
-
     def disagreement(
         self, endpoint: str, candidate: str, baseline: str, since: float, until: float
     ) -> Disagreement | None:
@@ -119,17 +122,6 @@ class VertexRolloutTarget(_TrafficMixin):
 
     def __init__(self, backend: VertexBackend) -> None:
         self.backend = backend
-
-    def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
-        endpoint_id = self.backend.endpoint_name(endpoint).rsplit("/", 1)[-1]
-        per_id = self.backend.online_metrics(endpoint_id, since, until)
-        return self._by_name(
-            endpoint,
-            {
-                i: WindowMetrics(int(m["requests"]), int(m["errors"]), m.get("p99_ms"))
-                for i, m in per_id.items()
-            },
-        )
 
     def disagreement(
         self, endpoint: str, candidate: str, baseline: str, since: float, until: float

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from vertexdeploy.emulator import (
     admin,
     buckets,
+    cloud_monitoring,
     endpoints,
     jobs,
     models,
@@ -54,13 +55,17 @@ VERTEX_ROUTES: list[ApiRoute] = [
     *monitoring_routes.ROUTES,
 ]
 STORAGE_ROUTES: list[ApiRoute] = list(buckets.ROUTES)
+MONITORING_ROUTES: list[ApiRoute] = list(cloud_monitoring.ROUTES)  # Cloud Monitoring v3
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def match(method: str, path: str) -> tuple[ApiRoute | None, dict[str, str]]:
-    """The route for a request; Vertex routes answer under both ``/v1/`` and ``/ui/``."""
+    """The route for a request; Vertex routes answer under both ``/v1/`` and ``/ui/``,
+    Cloud Monitoring's under ``/v3/``."""
     if path.startswith(("/v1/", "/ui/")):
         table, sub = VERTEX_ROUTES, path[4:]
+    elif path.startswith("/v3/"):
+        table, sub = MONITORING_ROUTES, path[4:]
     else:
         table, sub = STORAGE_ROUTES, path
     for candidate in table:

@@ -107,6 +107,18 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                 problems.append((("endpoints", ei, "traffic"), f"traffic sums to {total}, not 100"))
         if ep.rollout and len(ep.deployments) == 0:
             problems.append((("endpoints", ei, "rollout"), "a rollout needs deployments"))
+        if (
+            manifest.target == "vertex"
+            and ep.rollout is not None
+            and ep.rollout.gates.max_disagreement is not None
+        ):
+            problems.append(
+                (
+                    ("endpoints", ei, "rollout", "gates", "max_disagreement"),
+                    "max_disagreement is emulator-only (it compares mirrored predictions, which "
+                    "Vertex AI does not offer); remove it for target: vertex",
+                )
+            )
         if ep.monitoring and ep.monitoring.attribution:
             unexplained = sorted(
                 {bare for d in ep.deployments if (bare := _unexplained(manifest, d.model))}

@@ -377,7 +377,9 @@ class ServingEngine:
         finally:
             model.release()
             latency = time.perf_counter() - start
-            self.metrics.observe(endpoint, model.deployed_model_id, latency, status == 200)
+            self.metrics.observe(
+                endpoint, model.deployed_model_id, latency, status == 200, code=status
+            )
             rate = self._state(endpoint).log_rate
             if rate > 0 and self._sample(rate):
                 self._log().log(

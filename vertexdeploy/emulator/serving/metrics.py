@@ -45,7 +45,7 @@ class _ModelSeries:
     errors: int = 0
     latency_sum: float = 0.0
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    recent: deque[tuple[float, float, bool]] = field(default_factory=deque)
+    recent: deque[tuple[float, float, bool, int]] = field(default_factory=deque)
     dropped_before: float = float("-inf")  # ts of the newest record evicted from `recent`
 
 
@@ -64,8 +64,11 @@ class ServingMetrics:
         latency_s: float,
         ok: bool,
         ts: float | None = None,
+        code: int | None = None,
     ) -> None:
+        """Count one request; ``code`` is its HTTP status (200 or 500 when not given)."""
         now = time.time() if ts is None else ts
+        status = code if code is not None else (200 if ok else 500)
         with self._lock:
             s = self._series.get((endpoint, deployed_model_id))
             if s is None:
@@ -77,7 +80,7 @@ class ServingMetrics:
             s.buckets[bisect.bisect_left(LATENCY_BUCKETS, latency_s)] += 1
             if len(s.recent) >= self.ring_size:
                 s.dropped_before = s.recent.popleft()[0]
-            s.recent.append((now, latency_s, ok))
+            s.recent.append((now, latency_s, ok, status))
 
     def summary(
         self, endpoint: str, since_ts: float | None = None, until_ts: float | None = None
@@ -97,7 +100,7 @@ class ServingMetrics:
             ]
         out: dict[str, dict[str, Any]] = {}
         for dm, recent, dropped_before in sorted(snap):
-            window = [(lat, ok) for ts, lat, ok in recent if lo <= ts < hi]
+            window = [(lat, ok) for ts, lat, ok, _code in recent if lo <= ts < hi]
             lats = sorted(lat for lat, _ in window)
             errors = sum(1 for _, ok in window if not ok)
             n = len(window)
@@ -110,6 +113,12 @@ class ServingMetrics:
                 "windowComplete": dropped_before < lo,
             }
         return out
+
+    def records(self) -> list[tuple[str, str, list[tuple[float, float, bool, int]]]]:
+        """Every (endpoint, deployed model id, [(ts, latency s, ok, HTTP code)]) still in the
+        ring buffers: what the emulator's Cloud Monitoring timeSeries are computed from."""
+        with self._lock:
+            return [(e, dm, list(s.recent)) for (e, dm), s in sorted(self._series.items())]
 
     def prometheus_text(self, extra: Iterable[str] = ()) -> str:
         """The `/metrics` body in Prometheus text exposition format 0.0.4."""
