@@ -22,7 +22,6 @@ from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
 from vertexdeploy.errors import BackendError
 
 MONITORING_API = "https://monitoring.googleapis.com"
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 PREFIX = "aiplatform.googleapis.com/prediction/online/"
 PREDICTIONS = PREFIX + "prediction_count"
 ERRORS = PREFIX + "error_count"
@@ -63,14 +62,11 @@ class MonitoringReader:
 
         conn = self.api.conn
         if conn.local:
-            credentials = conn.local_credentials()
-        else:
-            credentials = getattr(conn, "credentials", None)
-            if credentials is None:
-                import google.auth
+            return AuthorizedSession(conn.local_credentials())
+        from vertexdeploy.backends.credentials import application_default
 
-                credentials, _project = google.auth.default(scopes=list(SCOPES))
-        return AuthorizedSession(credentials)
+        # the same ADC the Vertex clients use; their quota project goes as x-goog-user-project
+        return AuthorizedSession(application_default().credentials)
 
     def list_time_series(self, address: str, params: dict[str, str]) -> list[Any]:
         """Every TimeSeries of the query, all pages, parsed strictly."""
