@@ -159,7 +159,14 @@ def _reference_depends_on(changes: tuple[Change, ...]) -> dict[str, tuple[str, .
         staying = {a for a in ep_deployments if addresses[a].action is not Action.DELETE}
         after = c.after or {}
         model = f"model_version.{after.get('model')}.{after.get('model_version')}"
-        if c.action is Action.DELETE:
+        if c.kind == "model_version":
+            # a new model's versions upload in address order; an existing model's in parallel
+            siblings = [a for a in addresses if a.startswith(f"model_version.{e}.")]
+            new_model = all(addresses[a].action is Action.CREATE for a in siblings)
+            earlier = [a for a in siblings if a < c.address]
+            creating = c.action is Action.CREATE and new_model and earlier
+            deps = {max(earlier)} if creating else set()
+        elif c.action is Action.DELETE:
             deps = {
                 "deployment": {f"traffic.{e}", f"monitoring.{e}"},
                 "endpoint": ep_deployments | {f"traffic.{e}", f"monitoring.{e}"},

@@ -101,9 +101,10 @@ def promotion_overrides(
     from vertexdeploy.rollout.state import endpoint_spec_hash, override_from
 
     exists = {r.name for r in live.of_kind("endpoint")} if live is not None else None
+    recorded = set(store.endpoints())  # one listing, not one read per endpoint
     found = {}
     for ep in loaded.spec.endpoints:
-        if exists is not None and ep.name not in exists:
+        if ep.name not in recorded or (exists is not None and ep.name not in exists):
             continue
         override = override_from(store, ep.name, endpoint_spec_hash(ep))
         if override is not None:

@@ -11,6 +11,7 @@ VertexDeployError                 exit 1
 ├── EmulatorError                 exit 1  (the local emulator could not start or be found)
 ├── CredentialsError              exit 1  (no usable Google credentials: says how to log in)
 ├── LockHeld                      exit 1  (another run holds the stack lock; names the holder)
+├── ApplyInterrupted              exit 130 (Ctrl-C: operations go on running on the server)
 └── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
 """
 
@@ -107,6 +108,12 @@ class LockHeld(VertexDeployError):
     def __init__(self, message: str, details: dict[str, object]) -> None:
         super().__init__(message)
         self.details = details
+
+
+class ApplyInterrupted(VertexDeployError):
+    """Ctrl-C during apply: waits stopped, operations left running on the server."""
+
+    exit_code = 130
 
 
 class RolloutAborted(VertexDeployError):

@@ -1,6 +1,8 @@
 """Execute a Plan over its dependency graph (Terraform's dag walk, in threads).
 
-* bounded parallelism: at most ``parallelism`` changes run at once;
+* bounded parallelism: at most ``parallelism`` changes write at once; a change waiting on
+  a long-running operation gives its slot back (``backends/operations.py``), so waiting
+  is not working and many deploys can be in progress at once;
 * transient errors retry with exponential backoff and full jitter;
 * a change whose dependency failed (or was skipped) is skipped, never attempted, while
   independent branches go on;
@@ -21,10 +23,12 @@ from dataclasses import dataclass, field
 from vertexdeploy.apply.graph import build_graph
 from vertexdeploy.apply.report import NullReporter, Reporter
 from vertexdeploy.backends.base import StateWriter
+from vertexdeploy.backends.operations import WriteSlots, cancel_waits, reset_waits
 from vertexdeploy.backends.resilience import RetryPolicy
-from vertexdeploy.errors import TransientBackendError, VertexDeployError
+from vertexdeploy.errors import ApplyInterrupted, TransientBackendError, VertexDeployError
 from vertexdeploy.plan.model import Action, Change, Plan
 
+_MAX_WAITERS = 256
 OUTCOMES = ("created", "updated", "replaced", "deleted", "unchanged", "failed", "skipped")
 _DONE_WORD = {
     Action.CREATE: "created",
@@ -96,7 +100,10 @@ def execute_plan(
     retry = retry or RetryPolicy()
     reporter = reporter or NullReporter()
     rng = random.Random(seed)
-    workers = max(1, parallelism)
+    slots = WriteSlots(parallelism)
+    # Threads mostly wait on operations (holding no slot), so there can be many more of
+    # them than write slots; every ready change gets one, up to a sane bound.
+    workers = max(1, min(len(plan.changes), max(parallelism, _MAX_WAITERS)))
     changes = {c.address: c for c in plan.changes}
     unmet = {a: set(deps) for a, deps in graph.waits_for.items()}
     ready = deque(c.address for c in plan.changes if not unmet[c.address])
@@ -145,7 +152,8 @@ def execute_plan(
         """In a worker: always post one result, even when the writer or reporter raised."""
         result = _crashed(change, "did not finish")
         try:
-            result = run(change)
+            with slots.held():
+                result = run(change)
         except Exception as exc:
             result = _crashed(change, f"{type(exc).__name__}: {exc}")
         finally:
@@ -176,15 +184,38 @@ def execute_plan(
                     if not unmet[child]:
                         ready.append(child)
 
+    reset_waits()
+    interrupted = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
         in_flight = 0
-        while len(results) < len(changes):
-            while ready and in_flight < workers:
+        while len(results) < len(changes) and (in_flight or not interrupted):
+            while ready and in_flight < workers and not interrupted:
                 pool.submit(work, changes[ready.popleft()])
                 in_flight += 1
-            address, result = done.get()
+            if not in_flight:
+                break
+            try:
+                address, result = done.get()
+            except KeyboardInterrupt:
+                # Stop waiting, start nothing new; the changes in flight end at their next
+                # poll and report what they left running on the server.
+                interrupted = True
+                cancel_waits()
+                continue
             in_flight -= 1
             settle(address, result)
+    if interrupted:
+        left = [r for r in results.values() if r.outcome == "failed" and "re-running" in r.error]
+        raise ApplyInterrupted(
+            "interrupted: "
+            + (
+                f"{len(left)} operation(s) go on running on the server:\n"
+                + "\n".join(f"  {r.address}: {r.error}" for r in left)
+                if left
+                else "no operation was left running"
+            )
+            + "\nre-run `vertexdeploy apply` to resume: it adopts what they create"
+        )
     ordered = [results[c.address] for c in plan.changes]
     return ApplyResult(ordered, time.monotonic() - start)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from vertexdeploy import labels as L
 from vertexdeploy.backends.base import Progress
+from vertexdeploy.backends.operations import default_timeout, slot_released, wait_for
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S, Caller
 from vertexdeploy.errors import BackendError, TransientBackendError
 
@@ -154,8 +155,15 @@ class VertexApi:
         """Serialise this process's threads on one resource (an endpoint, a model)."""
         with self._locks_guard:
             lock = self._locks[key]
-        with lock:
+        if not lock.acquire(blocking=False):
+            # Wait without a write slot: the holder may be waiting on an operation and need
+            # a slot back before it can let go of this lock.
+            with slot_released():
+                lock.acquire()
+        try:
             yield
+        finally:
+            lock.release()
 
     # ---------- names ----------
 
@@ -215,10 +223,20 @@ class VertexApi:
         ]
 
     def wait(
-        self, address: str, op: Any, timeout: float | None, progress: Progress, what: str
+        self,
+        address: str,
+        op: Any,
+        timeout: float | None,
+        progress: Progress,
+        what: str,
+        kind: str = "update",
     ) -> Any:
-        progress(f"waiting for {what}")
-        return self.call(address, lambda: op.result(timeout=timeout))
+        """Wait for an operation with heartbeats, holding no write slot; ``timeout`` None
+        means the default for this kind of operation (``operations.DEFAULT_TIMEOUTS``)."""
+        limit = default_timeout(kind) if timeout is None else timeout
+        return wait_for(
+            op, call=self.call, address=address, timeout=limit, progress=progress, what=what
+        )
 
     def operation(
         self,
@@ -240,7 +258,7 @@ class VertexApi:
             op = self.call(address, start, idempotent=False)
             self._inflight[key] = op
         try:
-            result = self.wait(address, op, timeout, progress, what)
+            result = self.wait(address, op, timeout, progress, what, kind=key.split(":")[0])
         except TransientBackendError:
             raise
         except BaseException:
@@ -264,7 +282,7 @@ class VertexApi:
             if exc.code == 404:
                 return
             raise
-        self.wait(address, op, timeout, progress, what)
+        self.wait(address, op, timeout, progress, what, kind="delete")
 
     def get_endpoint(self, address: str, name: str) -> dict[str, Any]:
         return to_dict(

@@ -34,7 +34,6 @@ from vertexdeploy.errors import (
 T = TypeVar("T")
 
 CALL_TIMEOUT_S = 60.0  # one HTTP request; long work is an operation, polled separately
-DEFAULT_OPERATION_TIMEOUT_S = 1800.0  # one long-running operation (`--timeout`)
 UNREACHABLE_AFTER_S = 60.0  # connection failures in a row before the command gives up
 UNREACHABLE_ENV = "VERTEXDEPLOY_UNREACHABLE_AFTER"  # seconds; overrides UNREACHABLE_AFTER_S
 TRANSIENT_CODES = frozenset({408, 429, 500, 502, 503, 504})

@@ -9,7 +9,6 @@ import click
 from vertexdeploy import deployer
 from vertexdeploy.apply import ApplyResult
 from vertexdeploy.apply.report import LineReporter, LiveReporter, NullReporter, Reporter
-from vertexdeploy.backends.resilience import DEFAULT_OPERATION_TIMEOUT_S
 from vertexdeploy.backends.stack_lock import LockRequest
 from vertexdeploy.cli.common import (
     echo_json,
@@ -87,9 +86,11 @@ apply_options = [
     click.option(
         "--timeout",
         type=float,
-        default=DEFAULT_OPERATION_TIMEOUT_S,
-        show_default=True,
-        help="Seconds to wait for each long operation (a deploy on Vertex AI takes 10-30 min).",
+        default=None,
+        help=(
+            "Seconds to wait for each long operation. Default per operation: deploy 45 min, "
+            "upload and replica changes 30 min, undeploy and delete 20 min, others 10 min."
+        ),
     ),
 ]
 

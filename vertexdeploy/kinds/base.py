@@ -59,12 +59,15 @@ class DependencyIndex:
     deployments: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> all
     staying: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> not deleted
     pool_users: dict[str, list[str]] = field(default_factory=dict)  # pool -> deployments
+    versions: dict[str, list[Change]] = field(default_factory=dict)  # model -> its versions
 
     @classmethod
     def of(cls, changes: Mapping[str, Change]) -> DependencyIndex:
         index = cls(changes)
         for address, change in changes.items():
             addr = Address.parse(address)
+            if addr.kind == "model_version":
+                index.versions.setdefault(addr.parent, []).append(change)
             if addr.kind != "deployment":
                 continue
             index.deployments.setdefault(addr.parent, []).append(address)

@@ -146,7 +146,17 @@ def _duplicate(version: Resource, *, is_default: bool) -> Resource:
 
 
 def depends_on(change: Change, index: DependencyIndex) -> set[str]:
-    return set()
+    """Versions of a model the registry does not hold yet upload one after another: the
+    first creates the model under its id, and a version needs its model to exist. Versions
+    of an existing model upload in parallel."""
+    if change.action is not Action.CREATE:
+        return set()
+    siblings = index.versions.get(Address.parse(change.address).parent, [])
+    if any(c.action is not Action.CREATE for c in siblings):
+        return set()  # the model exists
+    creates = sorted(c.address for c in siblings)
+    position = creates.index(change.address)
+    return {creates[position - 1]} if position else set()
 
 
 # ---------- requests and handlers ----------
@@ -190,28 +200,50 @@ def create(change: Change, api: VertexApi, timeout: float | None, progress: Prog
         stage_directory(api, change.address, Path(source), attrs["artifact_uri"])
     model_name = api.model_name(attrs["model"])
     body = upload_request(attrs, api.stack, change.desired_meta.get("description", ""))
+    name = api.find_version(change.address, attrs["model"], attrs["fingerprint"])
+    if name is not None:
+        progress(f"adopting {name}: an earlier attempt uploaded it")
+    else:
+        name = _upload(api, change.address, model_name, attrs, body, timeout, progress)
+    api.versions[(attrs["model"], attrs["fingerprint"])] = name
+    if attrs["aliases"]:
+        _merge_aliases(api, change.address, name, list(attrs["aliases"]))
+
+
+def _upload(
+    api: VertexApi,
+    address: str,
+    model_name: str,
+    attrs: dict[str, Any],
+    body: dict[str, Any],
+    timeout: float | None,
+    progress: Progress,
+) -> str:
+    """Upload as a new version of the model, or as the model's first version. Only the
+    first upload of a model is serialised (it creates the model under its id); versions
+    of an existing model upload in parallel."""
+    request: dict[str, Any] = {"parent": api.conn.parent, "model": body}
+
+    def run() -> str:
+        result = api.operation(
+            f"upload:{address}",
+            address,
+            lambda: api.models.upload_model(timeout=CALL_TIMEOUT_S, request=request),
+            timeout,
+            progress,
+            "model upload",
+        )
+        return f"{model_name}@{result.model_version_id}"
+
+    if _model_exists(api, address, model_name):
+        request["parent_model"] = model_name
+        return run()
     with api.lock(model_name):
-        name = api.find_version(change.address, attrs["model"], attrs["fingerprint"])
-        if name is not None:
-            progress(f"adopting {name}: an earlier attempt uploaded it")
+        if _model_exists(api, address, model_name):  # another thread made it meanwhile
+            request["parent_model"] = model_name
         else:
-            request: dict[str, Any] = {"parent": api.conn.parent, "model": body}
-            if _model_exists(api, change.address, model_name):
-                request["parent_model"] = model_name
-            else:
-                request["model_id"] = api.resource_id(attrs["model"])
-            result = api.operation(
-                f"upload:{change.address}",
-                change.address,
-                lambda: api.models.upload_model(timeout=CALL_TIMEOUT_S, request=request),
-                timeout,
-                progress,
-                "model upload",
-            )
-            name = f"{model_name}@{result.model_version_id}"
-        api.versions[(attrs["model"], attrs["fingerprint"])] = name
-        if attrs["aliases"]:
-            _merge_aliases(api, change.address, name, list(attrs["aliases"]))
+            request["model_id"] = api.resource_id(attrs["model"])
+        return run()
 
 
 def _model_exists(api: VertexApi, address: str, model_name: str) -> bool:
