@@ -28,7 +28,7 @@ def test_addresses_fingerprints_and_spec_digests_are_unchanged() -> None:
         "deployment.churn.stable": "",
         "endpoint.churn": "",
         "model_version.churn.472e7ee970c9": "",
-        "monitoring.churn": "2ddf663263e89ff6",
+        "monitoring.churn": "",
         "traffic.churn": "",
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vertexdeploy import labels as L
-from vertexdeploy.kinds import deployment, model_version, monitoring, traffic
+from vertexdeploy.kinds import deployment, model_version, traffic
 from vertexdeploy.kinds import endpoint as endpoint_kind
 from vertexdeploy.kinds.base import LiveSnapshot
 
@@ -83,32 +83,3 @@ def test_second_deployed_model_with_the_same_name_is_an_orphan_address() -> None
     addresses = {r.address for k in kinds for r in k.live(snapshot)}
     assert {"deployment.ep.a", "deployment.ep.a~2", "traffic.ep", "endpoint.ep"} == addresses
 
-
-def test_monitoring_request_has_thresholds_and_schedule() -> None:
-    spec = {
-        "baseline": {"uri": "x.csv", "format": "csv", "target_field": "y"},
-        "skew": {"default": 0.3, "features": {"f": 0.1}},
-        "drift": {"default": 0.2},
-        "attribution": None,
-        "sampling_rate": 0.5,
-        "interval_hours": 2,
-        "alert_emails": ["a@b.co"],
-    }
-    job = monitoring.request(
-        spec,
-        stack="s",
-        endpoint_logical="ep",
-        endpoint_name="E",
-        deployed_ids=["1"],
-        spec_hash="h",
-        baseline_uri="gs://b/x.csv",
-    )
-    objective = job["model_deployment_monitoring_objective_configs"][0]["objective_config"]
-    skew = objective["training_prediction_skew_detection_config"]
-    assert skew["skew_thresholds"] == {"f": {"value": 0.1}}
-    assert skew["default_skew_threshold"] == {"value": 0.3}
-    assert objective["training_dataset"]["gcs_source"] == {"uris": ["gs://b/x.csv"]}
-    assert job["model_deployment_monitoring_schedule_config"]["monitor_interval"] == {
-        "seconds": 7200
-    }
-    assert job["labels"][L.SPEC_HASH] == "h"

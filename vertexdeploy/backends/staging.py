@@ -39,13 +39,16 @@ def stage_directory(api: VertexApi, address: str, source: Path, uri: str) -> Non
     api.call(address, run)
 
 
+def data_uri(staging_bucket: str, stack: str, source: Path) -> str:
+    """Where a local data file is staged: named by its digest, so the plan can name the
+    URI the API will be sent (and compare it with what a live resource holds)."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    return f"{staging_bucket.rstrip('/')}/vertexdeploy/{stack}/data/{digest}/{source.name}"
+
+
 def stage_file(api: VertexApi, address: str, source: Path) -> str:
     """Upload one local data file to the staging bucket; returns its gs:// URI."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    uri = (
-        f"{api.conn.staging_bucket.rstrip('/')}/vertexdeploy/{api.stack}/data/"
-        f"{digest}/{source.name}"
-    )
+    uri = data_uri(api.conn.staging_bucket, api.stack, source)
     stage_directory(api, address, source, uri.rsplit("/", 1)[0])
     return uri
 

@@ -1,6 +1,11 @@
 """Batch prediction jobs: a run per spec. A changed spec (or model version) is a new run;
 earlier runs are history, never deleted by a plan. A run is never started twice: a create
 first looks for a run with this spec created since the last one the plan saw.
+
+A run's identity is its spec digest (a label). The plan also compares, and shows, every
+field of the spec read back from the latest run (``batch_fields``), so a reviewer sees
+which ones changed; any change is a new run. Local input files are named by the staged
+URI their contents give them, so a changed file is a new run too.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from vertexdeploy.backends.base import Progress
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
 from vertexdeploy.backends.staging import staged_source
 from vertexdeploy.errors import BackendError, TransientBackendError
+from vertexdeploy.kinds import batch_fields as F
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
+from vertexdeploy.kinds.data_sources import sent_uri
 from vertexdeploy.kinds.desired_context import DesiredContext, spec_hash
 from vertexdeploy.kinds.model_version import address as version_address
 from vertexdeploy.manifest.spec_base import digest_dump
@@ -24,7 +31,7 @@ from vertexdeploy.plan.address import Address
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import Resource
 
-MODEL_LABEL = "vertexdeploy-model"
+MODEL_LABEL = F.MODEL_LABEL
 JOB_DONE = frozenset(
     {
         "JOB_STATE_SUCCEEDED",
@@ -52,17 +59,20 @@ def desired(ctx: DesiredContext) -> list[Resource]:
     out = []
     for job in ctx.spec.batch_jobs:
         model_name, fp = ctx.fingerprint_of(job.model)
-        spec = job.model_dump(mode="json") | {"model_version": fp}
-        digest = spec_hash(digest_dump(job) | {"model_version": fp})
+        where = f"batch_jobs[{job.name}].input"
         out.append(
             Resource(
                 address=address(job.name),
                 kind="batch_job",
-                attrs={"model": model_name, "model_version": fp, "spec_hash": digest},
-                meta={
-                    "spec": json.dumps(spec, sort_keys=True),
-                    "inputs": json.dumps([ctx.source(u) for u in job.input.uris]),
-                },
+                attrs=F.attrs(
+                    job,
+                    model=model_name,
+                    fingerprint=fp,
+                    digest=spec_hash(digest_dump(job) | {"model_version": fp}),
+                    input_uris=[sent_uri(ctx, u, where) for u in job.input.uris],
+                    encryption_key=ctx.spec.encryption_key_for(job),
+                ),
+                meta={"inputs": json.dumps([ctx.source(u) for u in job.input.uris])},
             )
         )
     return out
@@ -72,23 +82,30 @@ def live(snapshot: LiveSnapshot) -> list[Resource]:
     """The latest run of each job name."""
     latest: dict[str, tuple[float, Resource]] = {}
     for job in snapshot.batch_jobs:
-        labels = job.get("labels") or {}
-        if not labels.get(L.NAME):
+        res = from_api(job)
+        if res is None:
             continue
-        created = str(job.get("create_time", ""))
-        res = Resource(
-            address=address(labels[L.NAME]),
-            kind="batch_job",
-            attrs={
-                "model": labels.get(MODEL_LABEL, ""),
-                "model_version": labels.get(L.FINGERPRINT, ""),
-                "spec_hash": labels.get(L.SPEC_HASH, ""),
-            },
-            meta={"name": job["name"], "state": str(job.get("state", "")), "create_time": created},
-        )
-        if res.address not in latest or timestamp(created) >= latest[res.address][0]:
-            latest[res.address] = (timestamp(created), res)
+        created = timestamp(res.meta["create_time"])
+        if res.address not in latest or created >= latest[res.address][0]:
+            latest[res.address] = (created, res)
     return [r for _, r in latest.values()]
+
+
+def from_api(job: dict[str, Any]) -> Resource | None:
+    """A listed run as the plan sees it; None when it is not one of ours."""
+    logical = (job.get("labels") or {}).get(L.NAME)
+    if not logical:
+        return None
+    return Resource(
+        address=address(logical),
+        kind="batch_job",
+        attrs=F.from_api(job),
+        meta={
+            "name": job["name"],
+            "state": str(job.get("state", "")),
+            "create_time": str(job.get("create_time", "")),
+        },
+    )
 
 
 def depends_on(change: Change, index: DependencyIndex) -> set[str]:
@@ -98,44 +115,6 @@ def depends_on(change: Change, index: DependencyIndex) -> set[str]:
     return {version_address(attrs.get("model", ""), attrs.get("model_version", ""))}
 
 
-def request(
-    spec_json: str,
-    *,
-    stack: str,
-    model_version_name: str,
-    input_uris: list[str],
-    spec_hash: str,
-    fingerprint: str,
-    model_logical: str,
-) -> dict[str, Any]:
-    spec = json.loads(spec_json)
-    fmt_in, fmt_out = spec["input"]["format"], spec["output"]["format"]
-    input_config: dict[str, Any] = {"instances_format": fmt_in}
-    if fmt_in == "bigquery":
-        input_config["bigquery_source"] = {"input_uri": input_uris[0]}
-    else:
-        input_config["gcs_source"] = {"uris": input_uris}
-    output_config: dict[str, Any] = {"predictions_format": fmt_out}
-    if fmt_out == "bigquery":
-        output_config["bigquery_destination"] = {"output_uri": spec["output"]["prefix"]}
-    else:
-        output_config["gcs_destination"] = {"output_uri_prefix": spec["output"]["prefix"]}
-    labels = L.managed_labels(stack, spec["name"], fingerprint=fingerprint, spec_hash=spec_hash)
-    labels[MODEL_LABEL] = model_logical
-    return {
-        "display_name": f"{stack}-{spec['name']}",
-        "model": model_version_name,
-        "input_config": input_config,
-        "output_config": output_config,
-        "dedicated_resources": {
-            "machine_spec": {"machine_type": spec["machine_type"]},
-            "starting_replica_count": spec["starting_replicas"],
-            "max_replica_count": spec["max_replicas"],
-        },
-        "labels": labels,
-    }
-
-
 def create(change: Change, api: VertexApi, timeout: float | None, progress: Progress) -> None:
     attrs = change.after or {}
     version = api.version_name(change.address, attrs["model"], attrs["model_version"])
@@ -143,14 +122,8 @@ def create(change: Change, api: VertexApi, timeout: float | None, progress: Prog
         staged_source(api, change.address, u) for u in json.loads(change.desired_meta["inputs"])
     ]
     job = Address.parse(change.address).parent
-    body = request(
-        change.desired_meta["spec"],
-        stack=api.stack,
-        model_version_name=version,
-        input_uris=inputs,
-        spec_hash=attrs["spec_hash"],
-        fingerprint=attrs["model_version"],
-        model_logical=attrs["model"],
+    body = F.request(
+        attrs, stack=api.stack, name=job, model_version_name=version, input_uris=inputs
     )
     since = timestamp(change.live_meta.get("create_time", ""))
     existing = [
@@ -235,6 +208,7 @@ KIND = Kind(
         Action.REPLACE: create,
         Action.DELETE: delete,
     },
-    replace_fields=frozenset({"spec_hash"}),
+    # Every field: a run cannot change, so any change is a new run.
+    replace_fields=F.FIELDS,
     keep_when_unlisted=True,
 )

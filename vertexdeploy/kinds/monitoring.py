@@ -1,13 +1,16 @@
 """Model Monitoring of an endpoint: one ModelDeploymentMonitoringJob watching every
 deployed model on it (skew against a baseline, drift, attribution shift, alerts).
 
-Monitoring jobs get server-chosen ids, so the job is found by its labels: a create that
-finds one (an earlier attempt made it) updates it instead of making a second.
+The plan compares the job's reviewable fields (``monitoring_fields``): thresholds per
+feature, schedule, alerting, logging, the staged baseline URI, the KMS key and the watched
+deployments, each read back from the job. Its spec digest is still written as a label for
+people, and never compared. Monitoring jobs get server-chosen ids, so the job is found by
+its labels: a create that finds one (an earlier attempt made it) updates it instead of
+making a second. Vertex cannot change a job's KMS key, so a new key replaces the job.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from vertexdeploy import labels as L
@@ -16,7 +19,9 @@ from vertexdeploy.backends.base import Progress
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
 from vertexdeploy.backends.staging import staged_source
 from vertexdeploy.kinds import deployment
+from vertexdeploy.kinds import monitoring_fields as F
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
+from vertexdeploy.kinds.data_sources import sent_uri
 from vertexdeploy.kinds.desired_context import DesiredContext, spec_hash
 from vertexdeploy.kinds.endpoint_calls import deployed_ids
 from vertexdeploy.manifest.spec_base import digest_dump
@@ -30,6 +35,7 @@ UPDATE_MASK = [
     "logging_sampling_strategy",
     "labels",
     "model_monitoring_alert_config",
+    "log_ttl",
 ]
 
 
@@ -40,26 +46,25 @@ def address(endpoint: str) -> str:
 def desired(ctx: DesiredContext) -> list[Resource]:
     out = []
     for ep in ctx.spec.endpoints:
-        if not ep.monitoring:
+        mon = ep.monitoring
+        if not mon:
             continue
-        spec = ep.monitoring.model_dump(mode="json")
+        where = f"endpoints[{ep.name}].monitoring.baseline"
         out.append(
             Resource(
                 address=address(ep.name),
                 kind="monitoring",
-                attrs={
-                    "spec_hash": spec_hash(digest_dump(ep.monitoring)),
-                    "interval_hours": ep.monitoring.interval_hours,
-                    "sampling_rate": ep.monitoring.sampling_rate,
-                    "deployments": sorted(
+                attrs=F.attrs(
+                    mon,
+                    baseline_uri=sent_uri(ctx, mon.baseline.uri, where) if mon.baseline else None,
+                    encryption_key=ctx.spec.encryption_key_for(mon),
+                    deployments=[
                         f"{d.name}:{ctx.fingerprint_of(d.model)[1]}" for d in ep.deployments
-                    ),
-                },
+                    ],
+                ),
                 meta={
-                    "spec": json.dumps(spec, sort_keys=True),
-                    "baseline_source": ctx.source(ep.monitoring.baseline.uri)
-                    if ep.monitoring.baseline
-                    else "",
+                    "spec_hash": spec_hash(digest_dump(mon)),
+                    "baseline_source": ctx.source(mon.baseline.uri) if mon.baseline else "",
                 },
             )
         )
@@ -72,38 +77,23 @@ def live(snapshot: LiveSnapshot) -> list[Resource]:
     }
     out = []
     for job in snapshot.monitoring_jobs:
-        labels = job.get("labels") or {}
-        if not labels.get(L.NAME):
-            continue
-        schedule = job.get("model_deployment_monitoring_schedule_config") or {}
-        seconds = _duration_seconds(schedule.get("monitor_interval") or "3600s")
-        sampling = (job.get("logging_sampling_strategy") or {}).get("random_sample_config") or {}
-        configs = job.get("model_deployment_monitoring_objective_configs") or []
-        out.append(
-            Resource(
-                address=address(labels[L.NAME]),
-                kind="monitoring",
-                attrs={
-                    "spec_hash": labels.get(L.SPEC_HASH, ""),
-                    "interval_hours": max(1, round(seconds / 3600)),
-                    "sampling_rate": float(sampling.get("sample_rate", 1.0)),
-                    "deployments": sorted(
-                        watched.get(c.get("deployed_model_id", ""), c.get("deployed_model_id", ""))
-                        for c in configs
-                    ),
-                },
-                meta={"name": job["name"]},
-            )
-        )
+        resource = from_api(job, watched)
+        if resource is not None:
+            out.append(resource)
     return out
 
 
-def _duration_seconds(value: Any) -> float:
-    if isinstance(value, dict):
-        return float(value.get("seconds", 0))
-    if isinstance(value, str) and value.endswith("s"):
-        return float(value[:-1])
-    return float(getattr(value, "total_seconds", lambda: 3600)())
+def from_api(job: dict[str, Any], watched: dict[str, str]) -> Resource | None:
+    """A listed job as the plan sees it; None when it is not one of ours."""
+    logical = (job.get("labels") or {}).get(L.NAME)
+    if not logical:
+        return None
+    return Resource(
+        address=address(logical),
+        kind="monitoring",
+        attrs=F.from_api(job, watched),
+        meta={"name": job["name"]},
+    )
 
 
 def depends_on(change: Change, index: DependencyIndex) -> set[str]:
@@ -117,90 +107,20 @@ def depends_on(change: Change, index: DependencyIndex) -> set[str]:
 # ---------- requests ----------
 
 
-def request(
-    spec: dict[str, Any],
-    *,
-    stack: str,
-    endpoint_logical: str,
-    endpoint_name: str,
-    deployed_ids: list[str],
-    spec_hash: str,
-    baseline_uri: str | None,
-) -> dict[str, Any]:
-    """A ModelDeploymentMonitoringJob for every deployed model on the endpoint."""
-    objective: dict[str, Any] = {}
-    baseline = spec.get("baseline")
-    if baseline and baseline_uri:
-        dataset: dict[str, Any] = {"data_format": baseline["format"]}
-        if baseline["format"] == "bigquery":
-            dataset["bigquery_source"] = {"input_uri": baseline_uri}
-            dataset.pop("data_format")
-        else:
-            dataset["gcs_source"] = {"uris": [baseline_uri]}
-        if baseline.get("target_field"):
-            dataset["target_field"] = baseline["target_field"]
-        objective["training_dataset"] = dataset
-    attribution = spec.get("attribution") or {}
-    if spec.get("skew"):
-        skew: dict[str, Any] = _thresholds(spec["skew"], "skew")
-        if attribution.get("skew"):
-            skew["attribution_score_skew_thresholds"] = _per_feature(attribution["skew"])
-        objective["training_prediction_skew_detection_config"] = skew
-    if spec.get("drift"):
-        drift: dict[str, Any] = _thresholds(spec["drift"], "drift")
-        if attribution.get("drift"):
-            drift["attribution_score_drift_thresholds"] = _per_feature(attribution["drift"])
-        objective["prediction_drift_detection_config"] = drift
-    if attribution:
-        objective["explanation_config"] = {"enable_feature_attributes": True}
-    job: dict[str, Any] = {
-        "display_name": f"{stack}-{endpoint_logical}-monitoring",
-        "endpoint": endpoint_name,
-        "model_deployment_monitoring_objective_configs": [
-            {"deployed_model_id": i, "objective_config": objective} for i in deployed_ids
-        ],
-        "model_deployment_monitoring_schedule_config": {
-            "monitor_interval": {"seconds": int(spec["interval_hours"]) * 3600}
-        },
-        "logging_sampling_strategy": {
-            "random_sample_config": {"sample_rate": spec["sampling_rate"]}
-        },
-        "labels": L.managed_labels(stack, endpoint_logical, spec_hash=spec_hash),
-    }
-    if spec.get("alert_emails"):
-        job["model_monitoring_alert_config"] = {
-            "email_alert_config": {"user_emails": list(spec["alert_emails"])}
-        }
-    return job
-
-
-def _thresholds(t: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {
-        f"{kind}_thresholds": _per_feature(t),
-        f"default_{kind}_threshold": {"value": t.get("default", 0.3)},
-    }
-
-
-def _per_feature(t: dict[str, Any]) -> dict[str, Any]:
-    return {k: {"value": v} for k, v in (t.get("features") or {}).items()}
-
-
 def _body(change: Change, api: VertexApi) -> dict[str, Any]:
     ep = Address.parse(change.address).parent
     endpoint = api.endpoint_name(ep)
-    spec = json.loads(change.desired_meta["spec"])
-    baseline_uri = None
-    if spec.get("baseline"):
-        source = change.desired_meta.get("baseline_source", spec["baseline"]["uri"])
-        baseline_uri = staged_source(api, change.address, source)
-    return request(
-        spec,
+    attrs = dict(change.after or {})
+    if attrs.get("baseline"):
+        source = change.desired_meta.get("baseline_source") or attrs["baseline"]["uri"]
+        attrs["baseline"] = {**attrs["baseline"], "uri": staged_source(api, change.address, source)}
+    return F.request(
+        attrs,
         stack=api.stack,
         endpoint_logical=ep,
         endpoint_name=endpoint,
         deployed_ids=sorted(deployed_ids(api.get_endpoint(change.address, endpoint))),
-        spec_hash=(change.after or {})["spec_hash"],
-        baseline_uri=baseline_uri,
+        spec_hash=change.desired_meta.get("spec_hash", ""),
     )
 
 
@@ -261,11 +181,23 @@ def delete(change: Change, api: VertexApi, timeout: float | None, progress: Prog
     )
 
 
+def replace(change: Change, api: VertexApi, timeout: float | None, progress: Progress) -> None:
+    """Delete, then create: an endpoint has at most one monitoring job."""
+    delete(change, api, timeout, progress)
+    create(change, api, timeout, progress)
+
+
 KIND = Kind(
     name="monitoring",
     order=5,
     desired=desired,
     live=live,
     depends_on=depends_on,
-    handlers={Action.CREATE: create, Action.UPDATE: update, Action.DELETE: delete},
+    handlers={
+        Action.CREATE: create,
+        Action.UPDATE: update,
+        Action.REPLACE: replace,
+        Action.DELETE: delete,
+    },
+    replace_fields=frozenset({"encryption_key"}),  # encryptionSpec is fixed at creation
 )

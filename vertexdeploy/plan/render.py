@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -21,6 +22,60 @@ def _value(v: Any) -> str:
     return json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else repr(v)
 
 
+def _is_scalar_list(v: Any) -> bool:
+    return isinstance(v, list | tuple) and not any(isinstance(i, dict | list | tuple) for i in v)
+
+
+def leaves(value: Any, path: str) -> dict[str, Any]:
+    """Nested attrs as ``path -> value``: dicts by key (``skew.features.f``), lists of
+    objects by index (``env[0].name``); scalars and lists of scalars are leaves. None
+    and empty containers have no leaves, as the planner ignores None inside attrs."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k in sorted(value, key=str):
+            out |= leaves(value[k], f"{path}.{k}" if path else str(k))
+        return out
+    if isinstance(value, list | tuple) and not _is_scalar_list(value):
+        out = {}
+        for i, item in enumerate(value):
+            out |= leaves(item, f"{path}[{i}]")
+        return out
+    if value is None or (isinstance(value, list | tuple) and not value):
+        return {}
+    return {path: list(value) if isinstance(value, tuple) else value}
+
+
+def _natural(path: str) -> list[Any]:
+    """``env[2]`` before ``env[10]``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
+def field_lines(key: str, before: Any, after: Any) -> list[str]:
+    """One line per changed leaf of ``key``: ``~ a.b: old -> new``, ``+ a.c = new``,
+    ``- a.d = old``; a list of plain values shows the items that went and came."""
+    old, new = leaves(before, key), leaves(after, key)
+    lines = []
+    for path in sorted(old.keys() | new.keys(), key=_natural):
+        b: Any = old.get(path)
+        a: Any = new.get(path)
+        if path not in new:
+            lines.append(f"- {path} = {_value(b)}")
+        elif path not in old:
+            lines.append(f"+ {path} = {_value(a)}")
+        elif _is_scalar_list(b) and _is_scalar_list(a):
+            gone = [i for i in b if i not in a]
+            came = [i for i in a if i not in b]
+            if gone or came:
+                lines += [f"- {path}: {_value(i)}" for i in gone]
+                lines += [f"+ {path}: {_value(i)}" for i in came]
+            elif b != a:
+                lines.append(f"~ {path}: {_value(b)} -> {_value(a)}")
+        elif b != a:
+            lines.append(f"~ {path}: {_value(b)} -> {_value(a)}")
+    # A change no leaf shows (None against an empty mapping): the values as a whole.
+    return lines or [f"~ {key}: {_value(before)} -> {_value(after)}"]
+
+
 def render_change(change: Change, color: bool = True) -> list[str]:
     symbol, fg = _SYMBOL[change.action]
 
@@ -33,8 +88,8 @@ def render_change(change: Change, color: bool = True) -> list[str]:
     lines = [style(head, fg=fg, bold=True)]
     if change.action is Action.CREATE:
         lines += [
-            f"    + {k} = {_value(v)}"
-            for k, v in sorted((change.after or {}).items())
+            f"    + {path} = {_value(v)}"
+            for path, v in leaves(change.after or {}, "").items()
             if v not in (None, {}, [])
         ]
     elif change.action is Action.DELETE:
@@ -45,9 +100,9 @@ def render_change(change: Change, color: bool = True) -> list[str]:
             mark = (
                 style(" # forces replacement", fg="magenta") if key in change.forces_replace else ""
             )
-            lines.append(
-                f"    ~ {key}: {_value(before.get(key))} -> {_value(after.get(key))}{mark}"
-            )
+            lines += [
+                f"    {line}{mark}" for line in field_lines(key, before.get(key), after.get(key))
+            ]
     return lines
 
 
