@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
     from vertexdeploy.backends.rollout_target import RolloutTargetImpl
@@ -51,8 +52,29 @@ def _read_json_file(path: str, model: type[M], what: str) -> M:
         raise UsageError(f"{path}: not a {what}: {exc}") from exc
 
 
+STATE_FILE_HELP = "what `vertexdeploy status --output json` prints; see docs/state.md"
+
+
 def read_state_file(path: str) -> LiveState:
-    return _read_json_file(path, LiveState, "state file")
+    """A live state to plan against: the JSON `status --output json` prints (its live
+    resources), or a LiveState document ``{"resources": {address: resource}}``."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read state file: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise UsageError(f"{path}: not a state file ({STATE_FILE_HELP}): {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("resources"), list):
+        rows = [r for r in data["resources"] if isinstance(r, dict) and r.get("live")]
+        data = {"resources": {r.get("address"): r for r in rows}}
+    try:
+        return LiveState.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the document"
+        raise UsageError(
+            f"{path}: not a state file ({STATE_FILE_HELP}): {where}: {first['msg']}"
+        ) from None
 
 
 def _note(message: str) -> None:
@@ -144,7 +166,17 @@ def plan_offline(
 
     loaded = load_manifest(files)
     live = read_state_file(state_file) if state_file else LiveState()
-    return plan_against(loaded, LocalStateStore(state_dir, loaded.spec.stack), live, offline=True)
+    plan = plan_against(loaded, LocalStateStore(state_dir, loaded.spec.stack), live, offline=True)
+    return plan if state_file else _not_read(plan)
+
+
+def _not_read(plan: Plan) -> Plan:
+    """Nothing was read: a create means 'not compared', not 'not found'."""
+    changes = tuple(
+        c.model_copy(update={"reason": "live state not read"}) if c.reason == "not found" else c
+        for c in plan.changes
+    )
+    return plan.model_copy(update={"changes": changes, "live_state_read": False})
 
 
 @dataclass(frozen=True)
@@ -156,6 +188,11 @@ class LivePlan:
     loaded: LoadedManifest
     replan: Callable[[LiveState], Plan] | None = None  # None: a saved plan, never remade
     after: Callable[[], object] | None = None  # run under the lock once the plan succeeded
+    models: tuple[str, ...] = ()  # registry models `destroy --include-models` deletes after
+
+    @property
+    def has_changes(self) -> bool:
+        return self.plan.has_changes or bool(self.models)
 
 
 def connected(files: Sequence[str]) -> tuple[LoadedManifest, VertexBackend]:
@@ -261,7 +298,7 @@ def apply(
         if lock is not None and lock.enabled:
             plan = _current_plan(live_plan, lock, replan)
         result = execute_plan(
-            plan,
+            _with_sources(plan, live_plan.loaded.base_dir),
             live_plan.backend,
             parallelism=parallelism,
             timeout=timeout,
@@ -272,16 +309,40 @@ def apply(
         return result
 
 
-def plan_destroy(files: Sequence[str]) -> LivePlan:
-    """A plan that removes every endpoint, deployment and monitoring job of the stack.
+def _with_sources(plan: Plan, base_dir: Path) -> Plan:
+    """Artifact paths a plan records are relative to the manifest: made absolute from this
+    checkout's manifest directory, each checked against its recorded digest."""
+    from vertexdeploy.kinds.model_version import resolve_source
+
+    changes = tuple(
+        resolve_source(c, base_dir) if c.kind == "model_version" else c for c in plan.changes
+    )
+    return plan.model_copy(update={"changes": changes})
+
+
+def plan_destroy(files: Sequence[str], include_models: bool = False) -> LivePlan:
+    """A plan that removes every endpoint, deployment and monitoring job of the stack, and
+    with ``include_models`` then its registry models (listed, so they are approved too).
 
     Once it succeeds, still under the stack lock, the stack's promotion state goes too:
     a later apply then creates the endpoints with the manifest's split.
     """
     loaded, backend = connected(files)
+    live = backend.read_live()
+    models = _model_names(live) if include_models else ()
     replan = functools.partial(_destroy_plan, loaded)
-    after = functools.partial(clear_promotions, promotion_store(backend))
-    return LivePlan(replan(backend.read_live()), backend, loaded, replan, after)
+    store = promotion_store(backend)
+
+    def after() -> None:
+        clear_promotions(store)
+        for name in models:
+            backend.delete_model(name)
+
+    return LivePlan(replan(live), backend, loaded, replan, after, models)
+
+
+def _model_names(live: LiveState) -> tuple[str, ...]:
+    return tuple(sorted({r.meta["name"] for r in live.of_kind("model_version")}))
 
 
 def clear_promotions(store: StateStore) -> list[str]:
@@ -306,16 +367,6 @@ def _destroy_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
     )
 
 
-def delete_models(live_plan: LivePlan, lock: LockRequest | None = None) -> list[str]:
-    """Delete the stack's registry models (after its endpoints are gone)."""
-    backend = live_plan.backend
-    with stack_locked(backend, lock):
-        names = sorted({r.meta["name"] for r in backend.read_live().of_kind("model_version")})
-        for name in names:
-            backend.delete_model(name)
-    return names
-
-
 def force_unlock(files: Sequence[str], lock_id: str) -> LockInfo:
     """Remove a stale stack lock; only the one whose id is ``lock_id``. Returns its holder."""
     from vertexdeploy.backends.connect import backend_for
@@ -336,7 +387,32 @@ def predict(files: Sequence[str], endpoint: str, instances: list[Any]) -> dict[s
 
     loaded = load_manifest(files)
     _endpoint_spec(loaded, endpoint)
-    return backend_for(loaded.spec).predict(endpoint, instances)
+    backend = backend_for(loaded.spec)
+    result = backend.predict(endpoint, instances)
+    return result | served_by(loaded, backend.read_live(), endpoint, result["deployed_model_id"])
+
+
+def served_by(
+    loaded: LoadedManifest, live: LiveState, endpoint: str, deployed_model_id: str
+) -> dict[str, str | None]:
+    """The manifest's names for what served a prediction: the deployment (not the deployed
+    model id) and the version (``iris@stable``, not the registry's version number)."""
+    dep = next(
+        (
+            r
+            for r in live.of_kind("deployment")
+            if r.parent == endpoint and r.meta.get("id") == deployed_model_id
+        ),
+        None,
+    )
+    if dep is None:
+        return {"deployment": None, "version": None}
+    key = (dep.attrs.get("model"), dep.attrs.get("model_version"))
+    refs = {
+        (r.attrs["model"], r.attrs["fingerprint"]): r.meta.get("ref")
+        for r in build_desired(loaded).of_kind("model_version")
+    }
+    return {"deployment": dep.name, "version": refs.get(key)}
 
 
 def _endpoint_spec(loaded: LoadedManifest, name: str) -> EndpointSpec:

@@ -171,7 +171,7 @@ def test_no_split_that_does_not_sum_to_100_is_ever_sent(emu: Emu) -> None:
 
 def test_saved_plan_is_refused_when_live_state_moved(emu: Emu) -> None:
     plan_file = str(emu.workdir / "plan.json")
-    assert emu.run("plan", "-o", plan_file, str(QUICKSTART)).exit_code == 0
+    assert emu.run("plan", "--out", plan_file, str(QUICKSTART)).exit_code == 0
     apply_ok(emu, str(QUICKSTART))
     stale = emu.run("apply", "--auto-approve", plan_file)
     assert stale.exit_code == 1
@@ -180,7 +180,7 @@ def test_saved_plan_is_refused_when_live_state_moved(emu: Emu) -> None:
 
 def test_saved_plan_applies_when_live_state_is_unchanged(emu: Emu) -> None:
     plan_file = str(emu.workdir / "plan.json")
-    assert emu.run("plan", "-o", plan_file, str(QUICKSTART)).exit_code == 0
+    assert emu.run("plan", "--out", plan_file, str(QUICKSTART)).exit_code == 0
     result = apply_ok(emu, plan_file)
     assert result["summary"]["created"] == 8
 

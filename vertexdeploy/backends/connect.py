@@ -49,8 +49,12 @@ def emulator_target(start: bool = True) -> tuple[str, str | None]:
 
             raise EmulatorError(f"no emulator is running for {data_dir}")
         info = daemon.start_detached(data_dir)
+        stop = "vertexdeploy emulator stop" + (
+            "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
+        )
         print(
-            f"started the local Vertex AI emulator at {info.url} (data: {data_dir})",
+            f"started the local Vertex AI emulator at {info.url} (data: {data_dir}); "
+            f"it keeps running in the background for the next commands: `{stop}` stops it",
             file=sys.stderr,
         )
     return info.url, info.token or None

@@ -15,6 +15,7 @@ from vertexdeploy.cli.common import (
     handle_errors,
     lock_options,
     lock_request,
+    make_console,
     output_option,
     use_color,
 )
@@ -28,13 +29,16 @@ def _reporter(output: str) -> Reporter:
     return LiveReporter() if sys.stderr.isatty() else LineReporter()
 
 
-def _confirm(plan_text: str, auto_approve: bool) -> None:
-    if auto_approve:
-        return
+def _confirm(live_plan: deployer.LivePlan, output: str, verb: str) -> None:
+    """Show the plan (on stderr when stdout carries JSON), then ask; without a terminal
+    the plan is still shown, so a refused run says what it would have done."""
+    text = render_text(live_plan.plan, use_color() and output != "json", live_plan.models)
+    click.echo(text, err=output == "json")
     if not sys.stdin.isatty():
-        raise UsageError("no terminal to confirm on: pass --auto-approve to apply without asking")
-    click.echo(plan_text)
-    if not click.confirm("Apply these changes?", default=False):
+        raise UsageError(
+            f"no terminal to confirm on: pass --auto-approve to {verb.lower()} without asking"
+        )
+    if not click.confirm(f"{verb} these changes?", default=False):
         raise click.Abort()
 
 
@@ -45,17 +49,18 @@ def _run(
     parallelism: int,
     timeout: float | None,
     lock: LockRequest,
+    verb: str = "Apply",
 ) -> ApplyResult:
     """No changes: done, no lock taken. Otherwise confirm, then apply under the stack lock."""
     plan = live_plan.plan
-    if not plan.has_changes:
+    if not live_plan.has_changes:
         if output == "json":
             echo_json({"ok": True, "summary": plan.counts(), "changes": []})
         else:
             click.echo(summary_line(plan))
         return ApplyResult()
-    if output != "json" or not auto_approve:
-        _confirm(render_text(plan, use_color()), auto_approve)
+    if not auto_approve:
+        _confirm(live_plan, output, verb)
     reporter = _reporter(output)
     try:
         result = deployer.apply(
@@ -71,12 +76,16 @@ def _run(
         if close:
             close()
     if output == "json":
-        echo_json(result.to_dict())
+        deleted = list(live_plan.models) if result.ok else []
+        echo_json(result.to_dict() | ({"deleted_models": deleted} if live_plan.models else {}))
     else:
         for r in result.results:
             if r.outcome in ("failed", "skipped"):
                 click.echo(f"  {r.outcome}: {r.address}: {r.error}", err=True)
-        click.echo(result.summary_line())
+        if result.ok:
+            for name in live_plan.models:
+                click.echo(f"deleted model {name}")
+        click.echo(result.summary_line().replace("Apply", verb, 1))
     return result
 
 
@@ -117,13 +126,15 @@ def apply(
     lock_timeout: float,
     output: str,
 ) -> None:
-    """Make live resources match manifest FILES, or carry out a saved PLAN.json."""
-    if len(files) == 1 and files[0].endswith(".json"):
+    """Make live resources match manifest FILES, or carry out a saved PLAN.json (reviewed
+    when it was made, so applied without asking)."""
+    saved = len(files) == 1 and files[0].endswith(".json")
+    if saved:
         live_plan = deployer.check_not_stale(deployer.load_plan_file(files[0]))
     else:
         live_plan = deployer.plan_live(files)
     locking = lock_request(lock, lock_timeout, *files)
-    if not _run(live_plan, output, auto_approve, parallelism, timeout, locking).ok:
+    if not _run(live_plan, output, auto_approve or saved, parallelism, timeout, locking).ok:
         ctx.exit(ExitCode.ERROR)
 
 
@@ -146,14 +157,11 @@ def destroy(
     output: str,
 ) -> None:
     """Remove the stack's endpoints, deployments and monitoring (models with --include-models)."""
-    live_plan = deployer.plan_destroy(files)
+    live_plan = deployer.plan_destroy(files, include_models)
     locking = lock_request(lock, lock_timeout, *files)
-    result = _run(live_plan, output, auto_approve, parallelism, timeout, locking)
+    result = _run(live_plan, output, auto_approve, parallelism, timeout, locking, "Destroy")
     if not result.ok:
         ctx.exit(ExitCode.ERROR)
-    if include_models:
-        for name in deployer.delete_models(live_plan, locking):
-            click.echo(f"deleted model {name}", err=output == "json")
 
 
 @click.command()
@@ -166,7 +174,6 @@ def status(files: tuple[str, ...], output: str) -> None:
     if output == "json":
         echo_json(report.to_dict())
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"stack {report.stack} ({report.target}: {report.api_endpoint})")
@@ -178,7 +185,7 @@ def status(files: tuple[str, ...], output: str) -> None:
         table.add_row(
             row.address, "yes" if row.live else "no", f"[{colour}]{row.drift}[/]", row.detail
         )
-    console = Console()
+    console = make_console()
     console.print(table)
     for ep in report.endpoints:
         console.print(f"endpoint {ep['endpoint']}: {ep['predict_url']}", highlight=False)

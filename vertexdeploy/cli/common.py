@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,9 +16,15 @@ from vertexdeploy.backends.stack_lock import LockRequest
 from vertexdeploy.errors import ExitCode, ManifestError, VertexDeployError
 from vertexdeploy.manifest import placement
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
 
+UNCUT_WIDTH = 10_000  # piped tables: as wide as their content
+
 output_option = click.option(
+    "-o",
     "--output",
     "output",
     type=click.Choice(["text", "json"]),
@@ -134,6 +141,24 @@ def use_color() -> bool:
     return sys.stdout.isatty()
 
 
+def console_width() -> int | None:
+    """The width tables may use: $COLUMNS, else the terminal's; piped output is not cut
+    (a pager or a file has no width), so a large width. None: let rich measure."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return None
+    return UNCUT_WIDTH
+
+
+def make_console() -> Console:
+    """A rich console for tables on stdout, at :func:`console_width`."""
+    from rich.console import Console
+
+    return Console(width=console_width())
+
+
 __all__ = [
     "Duration",
     "ExitCode",
@@ -141,6 +166,7 @@ __all__ = [
     "handle_errors",
     "lock_options",
     "lock_request",
+    "make_console",
     "output_option",
     "use_color",
 ]

@@ -14,8 +14,11 @@ data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_DATA_DIR,
+    envvar="VERTEXDEPLOY_EMULATOR_DIR",
     show_default=True,
-    help="Where the emulator keeps its state, buckets and pid file.",
+    show_envvar=True,
+    help="Where the emulator keeps its state, buckets and pid file (the same one "
+    "plan/apply/status use).",
 )
 
 

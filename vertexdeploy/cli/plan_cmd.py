@@ -19,14 +19,14 @@ from vertexdeploy.plan.render import render_json, render_text
     "--state",
     "state_file",
     type=click.Path(dir_okay=False),
-    help="Plan against a saved live-state JSON instead of a backend.",
+    help="Plan against a saved live state instead of a backend: what `status --output json` "
+    "prints (see docs/state.md).",
 )
 @click.option(
-    "-o",
     "--out",
     "out_file",
     type=click.Path(dir_okay=False),
-    help="Write the plan as JSON here, for `apply PLAN.json`.",
+    help="Write the plan as JSON to this file, for `apply PLAN.json` (-o is --output).",
 )
 @click.option(
     "--state-dir",

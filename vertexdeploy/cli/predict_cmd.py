@@ -26,7 +26,13 @@ def _instances(instances_file: str | None, inline: str | None) -> list[Any]:
         return data
     rows = []
     assert instances_file
-    for n, line in enumerate(Path(instances_file).read_text().splitlines(), 1):
+    try:
+        text = Path(instances_file).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{instances_file}: not a JSON Lines text file (byte {exc.start} is not UTF-8)"
+        ) from None
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
@@ -59,9 +65,9 @@ def predict(
     if output == "json":
         echo_json(result)
         return
-    click.echo(
-        f"served by deployed model {result['deployed_model_id']} "
-        f"(model {result['model']}, version {result['model_version_id']})"
-    )
+    if result.get("deployment"):
+        click.echo(f"served by deployment {result['deployment']} ({result['version'] or '?'})")
+    else:  # not one of the manifest's deployments (changed since the last apply)
+        click.echo(f"served by deployed model {result['deployed_model_id']} (not in the manifest)")
     for prediction in result["predictions"]:
         click.echo(json.dumps(prediction))

@@ -104,8 +104,21 @@ def from_api(job: dict[str, Any]) -> Resource | None:
             "name": job["name"],
             "state": str(job.get("state", "")),
             "create_time": str(job.get("create_time", "")),
+            **_outcome(job),
         },
     )
+
+
+def _outcome(job: dict[str, Any]) -> dict[str, str]:
+    """Where a run wrote and how many instances it got through (for `status`)."""
+    out = (job.get("output_info") or {}).get("gcs_output_directory")
+    stats = job.get("completion_stats") or {}
+    counts = {
+        f"{k}_count": str(stats[f"{k}_count"])
+        for k in ("successful", "failed", "incomplete")
+        if f"{k}_count" in stats
+    }
+    return ({"output": str(out)} if out else {}) | counts
 
 
 def depends_on(change: Change, index: DependencyIndex) -> set[str]:

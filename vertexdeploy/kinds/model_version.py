@@ -9,15 +9,17 @@ effect, which the plan deletes so the registry converges.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from vertexdeploy import labels as L
+from vertexdeploy.artifacts import artifact_sha256
 from vertexdeploy.backends.api import VertexApi, version_keeper_first
 from vertexdeploy.backends.base import Progress
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
 from vertexdeploy.backends.staging import stage_directory
-from vertexdeploy.errors import BackendError
+from vertexdeploy.errors import BackendError, PlanStaleError
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext, container_env
 from vertexdeploy.kinds.model_container import (
@@ -73,14 +75,43 @@ def desired(ctx: DesiredContext) -> list[Resource]:
                         "labels": dict(model.labels),
                     },
                     meta={
-                        "source": version.artifact
-                        if remote
-                        else str(ctx.loaded.resolve_path(version.artifact)),
                         "description": version.description or model.description,
+                        "ref": f"{model.name}@{version.aliases[0] if version.aliases else i + 1}",
+                        **_source_meta(ctx, version.artifact),
                     },
                 )
             )
     return out
+
+
+def _source_meta(ctx: DesiredContext, artifact: str) -> dict[str, str]:
+    """Where the artifact is, relative to the manifest's directory (a saved plan applies
+    from another checkout), and the digest of its contents (checked before staging)."""
+    if artifact.startswith("gs://"):
+        return {"source": artifact}
+    path = ctx.loaded.resolve_path(artifact)
+    return {
+        "source": os.path.relpath(path, ctx.loaded.base_dir.resolve()),
+        "source_sha256": artifact_sha256(path),
+    }
+
+
+def resolve_source(change: Change, base_dir: Path) -> Change:
+    """A version to upload, with its local source made absolute from ``base_dir``; refused
+    when the artifact is missing or its contents differ from what the plan recorded."""
+    source = change.desired_meta.get("source", "")
+    if change.action is not Action.CREATE or not source or source.startswith("gs://"):
+        return change
+    path = (base_dir / source).resolve()
+    digest = change.desired_meta.get("source_sha256")
+    if not path.exists():
+        raise PlanStaleError(f"{change.address}: artifact {path} does not exist")
+    if digest and artifact_sha256(path) != digest:
+        raise PlanStaleError(
+            f"{change.address}: artifact {path} differs from the one this plan was made "
+            "with; run `vertexdeploy plan` again"
+        )
+    return change.model_copy(update={"desired_meta": {**change.desired_meta, "source": str(path)}})
 
 
 # ---------- live ----------
@@ -196,6 +227,8 @@ def create(change: Change, api: VertexApi, timeout: float | None, progress: Prog
     attrs = change.after or {}
     source = change.desired_meta.get("source", "")
     if source and not source.startswith("gs://"):
+        if not Path(source).is_absolute() or not Path(source).exists():  # never stage nothing
+            raise PlanStaleError(f"{change.address}: artifact {source} is not there to upload")
         progress(f"staging {source} to {attrs['artifact_uri']}")
         stage_directory(api, change.address, Path(source), attrs["artifact_uri"])
     model_name = api.model_name(attrs["model"])

@@ -439,12 +439,25 @@ def positions(
     return out
 
 
+# Mappings an overlay replaces whole: a split merged key by key could not drop a deployment.
+REPLACED_WHOLE = frozenset({"traffic"})
+
+
 def merge(base: Node, overlay: Node) -> Node:
-    """Deep-merge an overlay onto a base (see docs: mappings merge, named lists merge by name)."""
+    """Deep-merge an overlay onto a base (see docs: mappings merge, named lists merge by name).
+
+    A ``null`` in the overlay removes the key, so an overlay can take out what the base set;
+    a ``traffic`` map replaces the base's split instead of merging into it.
+    """
     if isinstance(base.value, dict) and isinstance(overlay.value, dict):
         merged = dict(base.value)
         for key, value in overlay.value.items():
-            merged[key] = merge(merged[key], value) if key in merged else value
+            if value.value is None:
+                merged.pop(key, None)
+            elif key in merged and key not in REPLACED_WHOLE:
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
         return Node(merged, overlay.pos, base.key_pos)  # the overlay touched it last
     if (
         isinstance(base.value, list)

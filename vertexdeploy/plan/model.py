@@ -47,6 +47,8 @@ class Plan(BaseModel):
     manifest_files: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
     notes: tuple[str, ...] = ()  # for people: e.g. traffic held by a promotion
+    # False for `plan --offline`: nothing was read, so "create" means "not compared".
+    live_state_read: bool = True
 
     @property
     def actionable(self) -> tuple[Change, ...]:

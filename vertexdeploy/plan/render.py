@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -106,23 +107,36 @@ def render_change(change: Change, color: bool = True) -> list[str]:
     return lines
 
 
-def summary_line(plan: Plan) -> str:
+def summary_line(plan: Plan, models: Sequence[str] = ()) -> str:
+    """``models``: registry models `destroy --include-models` deletes besides the plan."""
     n = plan.counts()
-    if not plan.has_changes:
+    if not plan.has_changes and not models:
         return "No changes. Live resources match the manifest."
+    extra = f", and {len(models)} registry model(s) to delete" if models else ""
     return (
         f"Plan: {n['create']} to create, {n['update']} to update, "
-        f"{n['replace']} to replace, {n['delete']} to delete."
+        f"{n['replace']} to replace, {n['delete']} to delete{extra}."
     )
 
 
-def render_text(plan: Plan, color: bool = True) -> str:
+NOT_READ = (
+    "Live state was not read (--offline): every resource is shown as to create. "
+    "Plan without --offline, or with --state FILE, to compare with what exists."
+)
+
+
+def render_text(plan: Plan, color: bool = True, models: Sequence[str] = ()) -> str:
     lines = [f"Stack {plan.stack!r} -> {plan.target} ({plan.project}/{plan.region})", ""]
+    if not plan.live_state_read:
+        lines += [NOT_READ, ""]
     for change in plan.actionable:
         lines += render_change(change, color)
         lines.append("")
+    for name in models:
+        head = f"- model {name}  (the registry model and every version)"
+        lines += [click.style(head, fg="red", bold=True) if color else head, ""]
     lines += [f"note: {n}" for n in plan.notes]
-    lines.append(summary_line(plan))
+    lines.append(summary_line(plan, models))
     return "\n".join(lines)
 
 
