@@ -2,22 +2,19 @@
 and feature, with the latest value, its threshold and whether it is an anomaly.
 
 The results come from the backend (``searchModelDeploymentMonitoringStatsAnomalies``), so the
-same code reads the local emulator and Vertex AI. ``run=True`` first asks the local emulator
-to run the job now: emulator-only, like the disagreement gate, because Vertex AI runs jobs on
-their schedule and offers no RPC to run one now; it is refused for ``target: vertex``.
+same code reads the local emulator and Vertex AI, and calls no private emulator route. Jobs
+run on their schedule on both; the emulator also runs a job when its stats are read while
+newer logged traffic waits, so a local read right after traffic shows a run covering it.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from vertexdeploy.errors import BackendError, TransientBackendError, UsageError
+from vertexdeploy.errors import UsageError
 from vertexdeploy.manifest import load_manifest
 
 OBJECTIVE_LABELS = {
@@ -48,7 +45,6 @@ class MonitoringReport:
     endpoint: str
     job: str
     rows: list[FeatureResult] = field(default_factory=list)
-    run: dict[str, Any] | None = None
 
     @property
     def anomaly_count(self) -> int:
@@ -59,7 +55,6 @@ class MonitoringReport:
             "endpoint": self.endpoint,
             "job": self.job,
             "anomaly_count": self.anomaly_count,
-            "run": self.run,
             "features": [asdict(r) for r in self.rows],
         }
 
@@ -119,44 +114,8 @@ def feature_rows(stats: Sequence[dict[str, Any]], names: dict[str, str]) -> list
     return rows
 
 
-def run_local_job(
-    api_endpoint: str, endpoint_name: str, address: str, token: str | None = None
-) -> dict[str, Any]:
-    """Ask the local emulator to run the endpoint's monitoring job now; a short summary."""
-    from vertexdeploy.emulator.auth import auth_headers
-
-    req = urllib.request.Request(
-        f"{api_endpoint.rstrip('/')}/_emulator/monitoring/run",
-        data=json.dumps({"endpoint": endpoint_name}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", **auth_headers(token)},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=300) as resp:
-            result: dict[str, Any] = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read())["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {exc.code}"
-        raise BackendError(
-            f"monitoring run failed: {message}", address=address, code=exc.code
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise TransientBackendError(f"cannot reach the emulator: {exc}", address=address) from exc
-    return {
-        "run_id": result.get("run_id"),
-        "window": result.get("window"),
-        "anomaly_count": result.get("anomaly_count", 0),
-        "alerts": {k: v for k, v in (result.get("alerts") or {}).items() if k != "anomalies"},
-        "notes": result.get("notes", []),
-    }
-
-
-def monitoring_report(
-    files: Sequence[str], endpoint: str, *, run: bool = False
-) -> MonitoringReport:
-    """The endpoint's monitoring results (after a run of the job, with ``run`` on local)."""
+def monitoring_report(files: Sequence[str], endpoint: str) -> MonitoringReport:
+    """The endpoint's monitoring results, as the job's runs so far computed them."""
     from vertexdeploy.backends.connect import backend_for
 
     loaded = load_manifest(files)
@@ -166,21 +125,8 @@ def monitoring_report(
         raise UsageError(f"no endpoint {endpoint!r} in the manifest (endpoints: {known})")
     if spec.monitoring is None:
         raise UsageError(f"endpoint {endpoint!r} has no monitoring block in the manifest")
-    if run and loaded.spec.target != "local":  # refused before any connection is made
-        raise UsageError(
-            "--run is emulator-only (target: local); Vertex AI runs monitoring jobs on their "
-            "schedule and has no API to run one now"
-        )
     backend = backend_for(loaded.spec)
-    summary = None
-    if run and backend.conn.api_endpoint:
-        summary = run_local_job(
-            backend.conn.api_endpoint,
-            backend.endpoint_name(endpoint),
-            f"monitoring.{endpoint}",
-            backend.conn.token,
-        )
     stats = backend.monitoring_stats(endpoint)
     names = {dm_id: logical for logical, dm_id in backend.deployed_ids(endpoint).items()}
     job = str(stats[0]["job"]) if stats else ""
-    return MonitoringReport(endpoint, job, feature_rows(stats, names), summary)
+    return MonitoringReport(endpoint, job, feature_rows(stats, names))

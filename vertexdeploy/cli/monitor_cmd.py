@@ -10,6 +10,10 @@ from vertexdeploy.errors import ExitCode
 from vertexdeploy.monitoring_report import MonitoringReport, monitoring_report
 
 EXIT_ANOMALIES = ExitCode.ANOMALIES  # only with --fail-on-anomaly
+RUN_NOTE = (
+    "note: --run has no effect: Vertex AI runs monitoring jobs on their schedule, and the "
+    "emulator also runs a job when its results are read after new traffic"
+)
 
 
 def _render(report: MonitoringReport) -> None:
@@ -17,23 +21,11 @@ def _render(report: MonitoringReport) -> None:
     from rich.table import Table
 
     console = Console()
-    if report.run is not None:
-        run = report.run
-        window = run.get("window") or {}
-        console.print(
-            f"ran monitoring job (run {run.get('run_id')}, window "
-            f"{window.get('startTime', '?')} .. {window.get('endTime', '?')}): "
-            f"{run.get('anomaly_count', 0)} anomalies"
-        )
-        for note in run.get("notes") or []:
-            console.print(f"  note: {note}", style="dim")
-        emails = (run.get("alerts") or {}).get("emails") or []
-        if run.get("anomaly_count") and emails:
-            console.print(f"  alert recorded for {', '.join(emails)} (no email is sent locally)")
     if not report.rows:
         console.print(
-            f"no monitoring results yet for endpoint {report.endpoint}"
-            + (" (run the job with --run)" if report.run is None else "")
+            f"no monitoring results yet for endpoint {report.endpoint}: a job's first run "
+            "needs logged requests (at least 10 per deployed model) and its schedule to "
+            "come round (locally: reading the results runs it)"
         )
         return
     table = Table(title=f"endpoint {report.endpoint} — {report.job}")
@@ -66,7 +58,8 @@ def _render(report: MonitoringReport) -> None:
     "--run",
     "run_now",
     is_flag=True,
-    help="Run the endpoint's monitoring job first (local target only).",
+    help="No effect, kept for compatibility: jobs run on their schedule (locally, also "
+    "when their results are read after new traffic).",
 )
 @click.option(
     "--fail-on-anomaly",
@@ -90,7 +83,9 @@ def monitor(
     the previous window) and attribution shift, the threshold, and ANOMALY when the value is
     above it. Exits 0 even with anomalies, unless --fail-on-anomaly.
     """
-    report = monitoring_report(files, endpoint, run=run_now)
+    if run_now:
+        click.echo(RUN_NOTE, err=True)
+    report = monitoring_report(files, endpoint)
     if output == "json":
         echo_json(report.to_dict())
     else:

@@ -10,6 +10,7 @@ from vertexdeploy.emulator import batch_runner
 from vertexdeploy.emulator.buckets import BucketStore
 from vertexdeploy.emulator.faults import Faults
 from vertexdeploy.emulator.inflight import DeploysInFlight
+from vertexdeploy.emulator.monitoring import schedule as monitoring_schedule
 from vertexdeploy.emulator.operations import Operations
 from vertexdeploy.emulator.private import private_data_dir
 from vertexdeploy.emulator.requestlog import RequestLog
@@ -43,9 +44,13 @@ class EmulatorState:
         )
         state.operations.fail_interrupted()  # deploys a stopped emulator left loading
         batch_runner.install(state)  # runs batch jobs; re-runs those a killed emulator left
+        monitoring_schedule.install(state)  # runs monitoring jobs on their schedule
         return state
 
     def close(self) -> None:
+        schedule = getattr(self, "monitoring_schedule", None)  # set by open()
+        if schedule is not None:
+            schedule.stop()
         serving = getattr(self, "serving", None)  # set on first predict (serving/hooks.py)
         if serving is not None:
             serving.close_log()  # a sampled request is logged exactly once, even at shutdown

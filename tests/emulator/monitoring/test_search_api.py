@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import urllib.request
 from typing import Any
 
+import pytest
 from emu_helpers import (
     EXPLAINED,
     PARENT,
@@ -185,3 +187,60 @@ def test_search_refusals(emulator: EmulatorServer, clients: Clients) -> None:
     assert status == 404
     status, err = http(f"{clients.url}/_emulator/monitoring/run", "POST", {})
     assert status == 400
+
+
+def _skew_windows(c: Clients, job: str, dm_id: str) -> list[Any]:
+    (skew,) = c.jobs.search_model_deployment_monitoring_stats_anomalies(
+        request={
+            "model_deployment_monitoring_job": job,
+            "deployed_model_id": dm_id,
+            "feature_display_name": "petal_length",
+            "objectives": [{"type_": OBJ.RAW_FEATURE_SKEW}],
+        }
+    )
+    return [] if not skew.feature_stats else list(skew.feature_stats[0].prediction_stats)
+
+
+def test_a_search_right_after_traffic_shows_a_run_covering_it(
+    emulator: EmulatorServer, clients: Clients
+) -> None:
+    job, endpoint, dm_id = _setup(clients)  # traffic logged; no run asked for
+    (latest,) = _skew_windows(clients, job, dm_id)
+    assert latest.distribution_deviation > 0.2  # the shifted traffic, already run
+    ran_at = clients.jobs.get_model_deployment_monitoring_job(name=job)
+    assert ran_at.latest_monitoring_pipeline_metadata.run_time.timestamp() > 0
+    assert len(_skew_windows(clients, job, dm_id)) == 1  # no newer traffic: no new run
+
+    x, _y = load_iris(return_X_y=True)
+    sent = time.time()
+    unshifted = {"instances": x[::5].tolist()}  # 30 training rows, every class
+    status, _ = http(f"{clients.url}/v1/{endpoint}:predict", "POST", unshifted)
+    assert status == 200
+    newest, first = _skew_windows(clients, job, dm_id)
+    assert newest.start_time == first.end_time  # consecutive windows: no gap, no overlap
+    assert newest.end_time.timestamp() > sent
+    assert newest.distribution_deviation < first.distribution_deviation  # only the new rows
+
+
+def test_the_schedule_runs_a_job_when_its_interval_has_passed(
+    emulator: EmulatorServer, clients: Clients
+) -> None:
+    job, _endpoint, dm_id = _setup(clients)
+    doc = clients.jobs.get_model_deployment_monitoring_job(name=job)
+    created, due = doc.create_time.timestamp(), doc.next_schedule_time.timestamp()
+    assert due == pytest.approx(created + 3600, abs=1)  # one monitorInterval after create
+    schedule = emulator.state.monitoring_schedule  # type: ignore[attr-defined]
+    assert schedule.tick(now=due - 1) == []  # the clock is ours: nothing sleeps
+    assert schedule.seconds_to_next(due - 1) == pytest.approx(1)
+    assert schedule.tick(now=due) == [job]
+    doc = clients.jobs.get_model_deployment_monitoring_job(name=job)
+    assert doc.latest_monitoring_pipeline_metadata.run_time.timestamp() == pytest.approx(due)
+    assert doc.next_schedule_time.timestamp() == pytest.approx(due + 3600)
+    assert schedule.tick(now=due) == []  # not due again for an interval
+    (window,) = _skew_windows(clients, job, dm_id)  # the scheduled run's; no catch-up
+    assert window.end_time.timestamp() == pytest.approx(due)
+    assert window.start_time.timestamp() == pytest.approx(created, abs=1)
+    assert window.distribution_deviation > 0.2
+
+    clients.jobs.pause_model_deployment_monitoring_job(name=job)
+    assert schedule.tick(now=due + 10 * 3600) == []  # paused jobs are not run

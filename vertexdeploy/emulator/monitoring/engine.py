@@ -2,9 +2,14 @@
 
 Windows: a run covers ``[start, end)`` where ``end`` is now (or the caller's ``until``) and
 ``start`` is the caller's ``since``, else the end of the job's last successful run (so runs
-neither overlap nor leave gaps), else ``end - monitorWindow`` (default: ``monitorInterval``).
+neither overlap nor leave gaps) but no earlier than ``end - monitorWindow`` when the job sets
+one, else (a first run) ``end - monitorWindow`` (default: ``monitorInterval``).
 Drift compares this window with the previous run's window (or, on a first run, the window
 of the same length just before this one).
+
+When runs happen: on the job's schedule (``schedule.py``), and as a catch-up run when the
+stats are read while enough newer logged instances wait (``catch_up``): the emulator's
+stand-in for "the schedule has come round", so local runs need not wait an hour.
 
 Per deployed model in the job's objective configs:
 
@@ -70,6 +75,16 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 def seconds(value: Any, default: float) -> float:
     match = _DURATION.match(str(value or ""))
     return float(match.group(1)) if match else default
+
+
+def _interval(job: dict[str, Any]) -> float:
+    schedule = job.get("modelDeploymentMonitoringScheduleConfig") or {}
+    return seconds(schedule.get("monitorInterval"), 3600.0)
+
+
+def _sample_rate(job: dict[str, Any]) -> float:
+    sampling = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig") or {}
+    return float(sampling.get("sampleRate") or 1.0)
 
 
 def _threshold(cfg: dict[str, Any], per_feature: str, default: str, feature: str) -> float:
@@ -166,23 +181,9 @@ class MonitoringEngine:
         job = self.job(job_name)
         if job.get("state") == "JOB_STATE_PAUSED":
             raise failed_precondition(f"Job {job_name} is paused; resume it to run it.")
-        schedule = job.get("modelDeploymentMonitoringScheduleConfig") or {}
-        interval = seconds(schedule.get("monitorInterval"), 3600.0)
-        length = seconds(schedule.get("monitorWindow"), interval)
-        end = now if until is None else float(until)
-        last = self.results.last_run(job_name)
-        if since is not None:
-            start = float(since)
-        elif last is not None and last.window_end < end:
-            start = last.window_end
-        else:
-            start = end - length
-        if last is not None and last.window_end <= start:
-            previous = (last.window_start, last.window_end)
-        else:
-            previous = (start - (end - start), start)
-        sampling = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig") or {}
-        rate = float(sampling.get("sampleRate") or 1.0)
+        interval = _interval(job)
+        start, end, previous = self._window(job_name, job, since, until, now)
+        rate = _sample_rate(job)
         emails = list(
             ((job.get("modelMonitoringAlertConfig") or {}).get("emailAlertConfig") or {}).get(
                 "userEmails"
@@ -223,6 +224,69 @@ class MonitoringEngine:
             },
             "notes": notes,
         }
+
+    def _window(
+        self,
+        job_name: str,
+        job: dict[str, Any],
+        since: float | None,
+        until: float | None,
+        now: float,
+    ) -> tuple[float, float, tuple[float, float]]:
+        """(start, end, previous window) of a run of the job now."""
+        schedule = job.get("modelDeploymentMonitoringScheduleConfig") or {}
+        interval = _interval(job)
+        window = schedule.get("monitorWindow")
+        length = seconds(window, interval)
+        end = now if until is None else float(until)
+        last = self.results.last_run(job_name)
+        if since is not None:
+            start = float(since)
+        elif last is not None and last.window_end < end:
+            start = last.window_end if window is None else max(last.window_end, end - length)
+        else:
+            start = end - length
+        if last is not None and last.window_end <= start:
+            previous = (last.window_start, last.window_end)
+        else:
+            previous = (start - (end - start), start)
+        return start, end, previous
+
+    def pending(self, job_name: str, now: float | None = None) -> bool:
+        """True when a run now would see at least ``min_instances`` logged instances of a
+        monitored deployed model that no earlier run (successful or failed) covered.
+
+        The threshold keeps frequent reads from cutting the traffic into windows too small
+        to give stats (each run consumes its window)."""
+        now = time.time() if now is None else now
+        job = self.job(job_name)
+        if job.get("state") == "JOB_STATE_PAUSED" or not self.predictions_db.is_file():
+            return False
+        start, end, _previous = self._window(job_name, job, None, None, now)
+        attempt = self.results.last_run(job_name, status=None)
+        if attempt is not None:  # a failed run is retried only for newer traffic
+            start = max(start, attempt.window_end)
+        if start >= end:
+            return False
+        endpoint, rate = str(job.get("endpoint") or ""), _sample_rate(job)
+        for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
+            dm_id = str(cfg.get("deployedModelId") or "")
+            waiting = read_serving(self.predictions_db, endpoint, dm_id, start, end, [], rate)
+            if len(waiting.rows) >= self.min_instances:
+                return True
+        return False
+
+    def catch_up(
+        self, job_name: str, *, predict: PredictFn | None = None, now: float | None = None
+    ) -> dict[str, Any] | None:
+        """Run the job when ``pending``; the summary, or None when it did not run.
+
+        The emulator's stand-in for "the schedule has come round": reading the stats right
+        after new traffic shows a run covering it, without waiting for the interval."""
+        with self._lock:
+            if not self.pending(job_name, now):
+                return None
+            return self._run(job_name, None, None, predict, now)
 
     def _mark(self, job_name: str, now: float, interval: float, err: ApiError | None) -> None:
         """Record the run on the job (latestMonitoringPipelineMetadata, nextScheduleTime)."""

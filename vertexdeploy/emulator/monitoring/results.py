@@ -129,12 +129,16 @@ class Results:
         finally:
             conn.close()
 
-    def last_run(self, job: str) -> Run | None:
+    def last_run(self, job: str, status: str | None = "ok") -> Run | None:
+        """The job's run with the latest window end (of any status when ``status`` is None)."""
+        where, args = (
+            ("job = ?", (job,)) if status is None else ("job = ? AND status = ?", (job, status))
+        )
         with self._conn() as conn:
             row = conn.execute(
                 "SELECT run_id, job, ts, window_start, window_end, status, notes FROM runs "
-                "WHERE job = ? AND status = 'ok' ORDER BY window_end DESC, run_id DESC LIMIT 1",
-                (job,),
+                f"WHERE {where} ORDER BY window_end DESC, run_id DESC LIMIT 1",
+                args,
             ).fetchone()
         if row is None:
             return None

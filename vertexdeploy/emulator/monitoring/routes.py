@@ -1,9 +1,12 @@
 """Monitoring routes: Vertex's stats search, and the admin routes that run a job and list alerts.
 
 * ``POST /v1/{job}:searchModelDeploymentMonitoringStatsAnomalies`` (JobService): the stored
-  stats of one deployed model for the requested objectives, newest window first.
+  stats of one deployed model for the requested objectives, newest window first. When enough
+  logged instances newer than the job's latest run wait, the job runs first (a catch-up run:
+  the emulator's stand-in for its schedule coming round), so no client needs a "run now" call.
 * ``POST /_emulator/monitoring/run`` ``{"job": NAME}`` (or ``{"endpoint": NAME}``; optional
-  ``since`` / ``until`` in Unix seconds): run the job now; answers the run's summary.
+  ``since`` / ``until`` in Unix seconds): run the job now; answers the run's summary. For
+  tests and operators: Vertex has no such RPC, and vertexdeploy never calls it.
 * ``GET /_emulator/monitoring/alerts?job=NAME``: the alerts recorded for a job (never sent).
 
 The engine (numpy) is imported on first use, so the emulator starts without it.
@@ -20,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vertexdeploy.emulator.admin import _guard, _json, _state
-from vertexdeploy.emulator.apierror import failed_precondition, invalid
+from vertexdeploy.emulator.apierror import ApiError, failed_precondition, invalid
 from vertexdeploy.emulator.clock import rfc3339
 from vertexdeploy.emulator.routing import ApiRoute, Call, route
 
@@ -115,7 +118,7 @@ def _objective_stats(objective: str, dm_id: str, stats: list[Stat], top: int) ->
     }
 
 
-def search_stats(call: Call) -> dict[str, Any]:
+async def search_stats(call: Call) -> dict[str, Any]:
     engine = _engine(call.state)
     job = engine.job(call.params["name"])
     body = call.body
@@ -139,6 +142,7 @@ def search_stats(call: Call) -> dict[str, Any]:
     start = _timestamp(body.get("startTime"), "startTime")
     end = _timestamp(body.get("endTime"), "endTime")
     feature = str(body.get("featureDisplayName") or "") or None
+    await catch_up(call.state, job["name"])
     out = []
     for item in raw_objectives:
         objective, top = _objective(item)
@@ -147,7 +151,7 @@ def search_stats(call: Call) -> dict[str, Any]:
     return {"monitoringStats": out}
 
 
-# ------------------------------------------------------------------------------ admin routes
+# ------------------------------------------------------------------- running jobs, admin routes
 
 
 def _predict_via(state: Any, loop: asyncio.AbstractEventLoop) -> Any:
@@ -192,29 +196,61 @@ def _seconds(body: dict[str, Any], key: str) -> float | None:
         raise invalid(f"{key} must be a number (unix seconds).") from exc
 
 
+async def _prepare(state: Any, job: dict[str, Any]) -> None:
+    """Make the logged requests and the models visible to a run: load models an emulator
+    restart left unloaded (attributions need them), write out buffered request logs."""
+    serving = getattr(state, "serving", None)
+    if serving is None:
+        return
+    from vertexdeploy.emulator.serving.hooks import restore
+
+    endpoint = state.store.get(str(job.get("endpoint") or ""))
+    if endpoint is not None:
+        await restore(state, serving, endpoint["name"], endpoint)
+    await asyncio.to_thread(serving.flush_log)
+
+
+async def run_now(
+    state: Any,
+    name: str,
+    since: float | None = None,
+    until: float | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Run the job, off the event loop; its models predict on this loop."""
+    engine = _engine(state)
+    await _prepare(state, engine.job(name))
+    predict = _predict_via(state, asyncio.get_running_loop())
+    return await asyncio.to_thread(
+        engine.run, name, since=since, until=until, predict=predict, now=now
+    )
+
+
+async def catch_up(state: Any, name: str) -> dict[str, Any] | None:
+    """Run the job if newer logged traffic waits (``MonitoringEngine.catch_up``).
+
+    A failed catch-up run is recorded on the job (``latestMonitoringPipelineMetadata``)
+    and the read goes on with the stats already stored, as it does on Vertex."""
+    engine = _engine(state)
+    serving = getattr(state, "serving", None)
+    if serving is not None:
+        await asyncio.to_thread(serving.flush_log)
+    if not await asyncio.to_thread(engine.pending, name):
+        return None
+    await _prepare(state, engine.job(name))
+    predict = _predict_via(state, asyncio.get_running_loop())
+    try:
+        return await asyncio.to_thread(engine.catch_up, name, predict=predict)
+    except ApiError:
+        return None
+
+
 @_guard
 async def run_job(request: Request) -> Response:
     state = _state(request)
     body = await _json(request)
     name = _job_name(state, body)
-    engine = _engine(state)
-    job = engine.job(name)
-    serving = getattr(state, "serving", None)
-    if serving is not None:
-        from vertexdeploy.emulator.serving.hooks import restore
-
-        endpoint = state.store.get(str(job.get("endpoint") or ""))
-        if endpoint is not None:  # load models an emulator restart left unloaded
-            await restore(state, serving, endpoint["name"], endpoint)
-        await asyncio.to_thread(serving.flush_log)
-    predict = _predict_via(state, asyncio.get_running_loop())
-    result = await asyncio.to_thread(
-        engine.run,
-        name,
-        since=_seconds(body, "since"),
-        until=_seconds(body, "until"),
-        predict=predict,
-    )
+    result = await run_now(state, name, _seconds(body, "since"), _seconds(body, "until"))
     return JSONResponse(result)
 
 

@@ -1,0 +1,147 @@
+"""Runs each monitoring job on its schedule, as Vertex AI does: a background thread wakes
+when the earliest ``nextScheduleTime`` of a running job has come, runs the due jobs, and each
+run moves the job's ``nextScheduleTime`` one ``monitorInterval`` on (engine ``_mark``).
+
+A job never run is due at ``nextScheduleTime`` (set at create: createTime + interval). Paused
+jobs are skipped. A run that raises is logged and retried one interval later. Runs go through
+the same code as the admin run route: on the serving event loop when models are loaded
+(attributions predict there), else straight in this thread.
+
+The clock is injectable, and ``tick(now)`` does one pass, so tests drive the schedule with a
+fake clock instead of sleeping. The engine (numpy) is imported only when a job is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from vertexdeploy.emulator import monitoring_jobs
+
+log = logging.getLogger(__name__)
+
+POLL_S = 30.0  # longest sleep: new jobs and schedule changes are seen within this
+RUN_TIMEOUT_S = 3600.0
+RUNNING = "JOB_STATE_RUNNING"
+
+
+def _epoch(stamp: Any) -> float | None:
+    """An RFC 3339 timestamp (as the emulator writes them) as Unix seconds."""
+    if not stamp:
+        return None
+    text = str(stamp).replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+class Scheduler:
+    """The schedule of every monitoring job in one emulator state."""
+
+    def __init__(self, state: Any, clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self.clock = clock
+        self._retry: dict[str, float] = {}  # job -> when a run that raised is tried again
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def next_times(self) -> dict[str, float]:
+        """When each running job is next due (Unix seconds)."""
+        out = {}
+        for doc in self.state.store.list(monitoring_jobs.KIND):
+            if doc.get("state") != RUNNING:
+                continue
+            due = _epoch(doc.get("nextScheduleTime"))
+            if due is not None:
+                out[str(doc["name"])] = max(due, self._retry.get(str(doc["name"]), due))
+        return out
+
+    def due(self, now: float) -> list[str]:
+        return sorted(name for name, at in self.next_times().items() if at <= now)
+
+    def tick(self, now: float | None = None) -> list[str]:
+        """Run every job due at ``now``; the names of those that ran (or tried to)."""
+        now = self.clock() if now is None else now
+        ran = []
+        for name in self.due(now):
+            ran.append(name)
+            try:
+                self._run(name, now)
+                self._retry.pop(name, None)
+            except Exception as exc:  # noqa: BLE001 - one job's failure must not stop others
+                log.warning("scheduled monitoring run of %s failed: %s", name, exc)
+                self._retry[name] = now + _interval(self.state, name)
+        return ran
+
+    def _run(self, name: str, now: float) -> None:
+        from vertexdeploy.emulator.apierror import ApiError
+        from vertexdeploy.emulator.monitoring.engine import engine_for
+        from vertexdeploy.emulator.monitoring.routes import run_now
+
+        loop = _serving_loop(self.state)
+        try:
+            if loop is not None:
+                future = asyncio.run_coroutine_threadsafe(run_now(self.state, name, now=now), loop)
+                future.result(timeout=RUN_TIMEOUT_S)
+            else:
+                engine_for(self.state).run(name, now=now)
+        except ApiError as err:  # recorded on the job by the engine; the next run is due
+            log.info("scheduled monitoring run of %s: %s", name, err.message)
+
+    def seconds_to_next(self, now: float) -> float:
+        """How long the thread sleeps: until the earliest due job, at most ``POLL_S``."""
+        times = self.next_times().values()
+        return max(0.0, min([POLL_S, *(t - now for t in times)]))
+
+    def start(self) -> Scheduler:
+        self._thread = threading.Thread(target=self._loop, name="monitoring-schedule", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=15)
+        self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+                wait = self.seconds_to_next(self.clock())
+            except Exception:  # noqa: BLE001 - e.g. the store closing under us at stop
+                log.debug("monitoring schedule pass failed", exc_info=True)
+                wait = POLL_S
+            self._stop.wait(wait)
+
+
+def _interval(state: Any, name: str) -> float:
+    from vertexdeploy.emulator.monitoring.engine import seconds
+
+    doc = state.store.get(name) or {}
+    schedule = doc.get("modelDeploymentMonitoringScheduleConfig") or {}
+    return max(60.0, seconds(schedule.get("monitorInterval"), 3600.0))
+
+
+def _serving_loop(state: Any) -> asyncio.AbstractEventLoop | None:
+    """The event loop the loaded models serve on (set by the serving engine when it first
+    serves), or None when nothing is loaded in this process."""
+    serving = getattr(state, "serving", None)
+    loop: asyncio.AbstractEventLoop | None = getattr(serving, "_loop", None)
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
+
+
+def install(state: Any) -> Scheduler:
+    """Start the state's scheduler thread (``state.close`` stops it)."""
+    scheduler = Scheduler(state).start()
+    state.monitoring_schedule = scheduler
+    return scheduler
