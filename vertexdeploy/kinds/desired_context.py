@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from vertexdeploy.artifacts import artifact_sha256
@@ -52,6 +53,7 @@ class DesiredContext:
     def __init__(self, loaded: LoadedManifest) -> None:
         self.loaded = loaded
         self._fingerprints: dict[tuple[str, int], str] = {}
+        self._digests: dict[str, str] = {}
 
     @cached_property
     def spec(self) -> Manifest:
@@ -98,12 +100,19 @@ class DesiredContext:
                         f"models[{model.name}]: artifact directory {path} does not exist"
                         " (for the quickstart, run: python examples/train_models.py)"
                     )
-                content = artifact_sha256(path)
+                content = self.artifact_digest(path)
             blob: list[Any] = [content, self.container(model, version)]
             if extras := self.immutable_extras(model):
                 blob.append(extras)
             self._fingerprints[key] = spec_hash(blob)[:FINGERPRINT_LEN]
         return self._fingerprints[key]
+
+    def artifact_digest(self, path: Path) -> str:
+        """sha256 of an artifact directory, read once per plan however often it is asked."""
+        key = str(path)
+        if key not in self._digests:
+            self._digests[key] = artifact_sha256(path)
+        return self._digests[key]
 
     def resolve(self, ref: str) -> tuple[str, int]:
         """``model@alias`` or ``model@N`` -> (model name, version index)."""

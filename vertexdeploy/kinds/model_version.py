@@ -92,7 +92,7 @@ def _source_meta(ctx: DesiredContext, artifact: str) -> dict[str, str]:
     path = ctx.loaded.resolve_path(artifact)
     return {
         "source": os.path.relpath(path, ctx.loaded.base_dir.resolve()),
-        "source_sha256": artifact_sha256(path),
+        "source_sha256": ctx.artifact_digest(path),
     }
 
 
