@@ -22,7 +22,7 @@ staging_bucket: gs://demo-bucket
 models:
   - name: m
     serving_container: sklearn-cpu.1-5
-    versions: [{artifact: gs://b/m1, aliases: [stable]}]
+    versions: [{artifact: gs://bkt/m1, aliases: [stable]}]
 endpoints:
   - name: ep
     deployments:

@@ -40,7 +40,7 @@ staging_bucket: gs://demo-bucket
 models:
   - name: m
     serving_containr: sklearn-cpu.1-5
-    versions: [{artifact: gs://b/m1}]
+    versions: [{artifact: gs://bkt/m1}]
 endpoints:
   - name: ep
     deployments:

@@ -233,7 +233,7 @@ def test_dedicated_deployments_get_the_defaults(tmp_path: Path) -> None:
 )
 def test_shorthand_expands_to_the_regions_registry(region: str, registry: str) -> None:
     model = ModelSpec.model_validate(
-        {"name": "m", "serving_container": "tf2-gpu.2-15", "versions": [{"artifact": "gs://b/m"}]}
+        {"name": "m", "serving_container": "tf2-gpu.2-15", "versions": [{"artifact": "gs://bkt/m"}]}
     )
     expected = f"{registry}-docker.pkg.dev/vertex-ai/prediction/tf2-gpu.2-15:latest"
     assert prebuilt_registry(region) == f"{registry}-docker.pkg.dev/vertex-ai/prediction"
@@ -241,7 +241,7 @@ def test_shorthand_expands_to_the_regions_registry(region: str, registry: str) -
 
 
 def test_flat_keys_and_container_resolve_to_one_container() -> None:
-    versions = [{"artifact": "gs://b/m"}]
+    versions = [{"artifact": "gs://bkt/m"}]
     flat = ModelSpec.model_validate(
         {
             "name": "m",
@@ -298,7 +298,7 @@ def test_full_image_uris_are_kept_and_other_fields_carried() -> None:
                 "shared_memory_size_mb": 64,
                 "health_probe": {"grpc": {"port": 8500}, "period_seconds": 5},
             },
-            "versions": [{"artifact": "gs://b/m"}],
+            "versions": [{"artifact": "gs://bkt/m"}],
         }
     )
     got = model.resolved_container("asia-east1")
@@ -311,7 +311,7 @@ def test_full_image_uris_are_kept_and_other_fields_carried() -> None:
 @pytest.mark.parametrize("image", ["tf2-cpu.2-15", "tf2-gpu.2-15", "pytorch-gpu.2-4"])
 def test_published_prebuilt_images_are_accepted(image: str) -> None:
     model = ModelSpec.model_validate(
-        {"name": "m", "serving_container": image, "versions": [{"artifact": "gs://b/m"}]}
+        {"name": "m", "serving_container": image, "versions": [{"artifact": "gs://bkt/m"}]}
     )
     assert model.serving_container == image
 
@@ -348,7 +348,7 @@ models:
   - name: m
     serving_container: xgboost-gpu.2-1
     explanation: {method: xrai, path_count: 3, features: [a], outputs: [x, y]}
-    versions: [{artifact: gs://b/m}]
+    versions: [{artifact: gs://bkt/m}]
 endpoints:
   - name: ep
     network: projects/1/global/networks/n
@@ -362,8 +362,8 @@ endpoints:
 batch_jobs:
   - name: j
     model: m@1
-    input: {uris: [gs://b/in.csv], format: csv}
-    output: {prefix: gs://b/out}
+    input: {uris: [gs://bkt/in.csv], format: csv}
+    output: {prefix: gs://bkt/out}
     instance_config: {instance_type: object}
     service_account: not-an-email
     monitoring_interval: 3
@@ -406,8 +406,8 @@ endpoints:
 batch_jobs:
   - name: j
     model: m@stable
-    input: {uris: [gs://b/in.jsonl], format: jsonl}
-    output: {prefix: gs://b/out}
+    input: {uris: [gs://bkt/in.jsonl], format: jsonl}
+    output: {prefix: gs://bkt/out}
     generate_explanation: true
 """,
     )
@@ -444,7 +444,7 @@ def test_explanation_counts_fit_the_method(explanation: dict[str, object], messa
                 "name": "m",
                 "serving_container": "sklearn-cpu.1-5",
                 "explanation": data,
-                "versions": [{"artifact": "gs://b/m"}],
+                "versions": [{"artifact": "gs://bkt/m"}],
             }
         )
 

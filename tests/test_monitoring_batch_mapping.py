@@ -25,7 +25,7 @@ KEY = "projects/p/locations/us-central1/keyRings/r/cryptoKeys/k"
 WATCHED = {"1234567890": "stable:abc"}
 
 MONITORING = {
-    "baseline": {"uri": "gs://b/data/0123/train.csv", "format": "csv", "target_field": "y"},
+    "baseline": {"uri": "gs://bkt/data/0123/train.csv", "format": "csv", "target_field": "y"},
     "skew": {"default": 0.3, "features": {"f": 0.1, "g": 0.25}},
     "drift": {"default": 0.2, "features": {}},
     "attribution": {"skew": {"f": 0.4}, "drift": {}},
@@ -58,7 +58,7 @@ def test_monitoring_request_carries_every_field() -> None:
     objective = config["objective_config"]
     assert objective["training_dataset"] == {
         "data_format": "csv",
-        "gcs_source": {"uris": ["gs://b/data/0123/train.csv"]},
+        "gcs_source": {"uris": ["gs://bkt/data/0123/train.csv"]},
         "target_field": "y",
     }
     skew = objective["training_prediction_skew_detection_config"]
@@ -153,9 +153,9 @@ BATCH = {
     "model_version": "abc",
     "spec_hash": "d1",
     "input_format": "jsonl",
-    "input_uris": ["gs://b/in-1.jsonl", "gs://b/in-2.jsonl"],
+    "input_uris": ["gs://bkt/in-1.jsonl", "gs://bkt/in-2.jsonl"],
     "output_format": "jsonl",
-    "output_prefix": "gs://b/out",
+    "output_prefix": "gs://bkt/out",
     "machine_type": "g2-standard-8",
     "accelerator": {"type": "NVIDIA_L4", "count": 2},
     "starting_replicas": 1,
@@ -214,7 +214,7 @@ def test_batch_request_carries_every_field_and_our_labels_win() -> None:
     assert body["generate_explanation"] is True
     assert body["encryption_spec"] == {"kms_key_name": KEY}
     assert body["input_config"]["gcs_source"] == {
-        "uris": ["gs://b/in-1.jsonl", "gs://b/in-2.jsonl"]
+        "uris": ["gs://bkt/in-1.jsonl", "gs://bkt/in-2.jsonl"]
     }
 
 

@@ -1,5 +1,6 @@
 """Checks that span the whole manifest: unique names, references, traffic sums, the
-resource pools deployments share, encryption keys and the explanations attributions need.
+resource pools deployments share, encryption keys, the explanations attributions need,
+Cloud Storage bucket names, and the request logging local monitoring reads.
 
 They run after the schema accepted every object, and return every problem found as
 (location, message) pairs, so the loader can report them all at once.
@@ -7,8 +8,10 @@ They run after the schema accepted every object, and return every problem found 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+from vertexdeploy.manifest.buckets import bucket_problems
+from vertexdeploy.manifest.files_check import model_kind
 from vertexdeploy.manifest.spec import KMS_KEY, MODEL_REF, Encrypted, EndpointSpec, Manifest
 
 Loc = tuple[str | int, ...]
@@ -43,7 +46,15 @@ def resolve_ref(manifest: Manifest, ref: str) -> tuple[str, int] | None:
     return None
 
 
-def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
+def cross_check(
+    manifest: Manifest, invalid: Mapping[str, frozenset[str]] | None = None
+) -> list[tuple[Loc, str]]:
+    """Every cross-document problem. ``invalid`` names, per top-level list, the items that
+    are defined but failed the schema (and were left out): references to them are not
+    reported as undefined, since their own problems already are."""
+    invalid = invalid or {}
+    bad_models = invalid.get("models", frozenset())
+    bad_pools = invalid.get("deployment_resource_pools", frozenset())
     problems: list[tuple[Loc, str]] = []
     named: dict[str, list[str]] = {
         "models": [m.name for m in manifest.models],
@@ -80,14 +91,14 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                         f"deployment {dep.name!r} is named more than once in endpoint {ep.name!r}",
                     )
                 )
-            if resolve_ref(manifest, dep.model) is None:
+            if resolve_ref(manifest, dep.model) is None and _ref_model(dep.model) not in bad_models:
                 problems.append(
                     (
                         ("endpoints", ei, "deployments", di, "model"),
                         _unresolved(manifest, dep.model),
                     )
                 )
-            if dep.shared_resources is not None:
+            if dep.shared_resources is not None and dep.shared_resources not in bad_pools:
                 problem = _pool_problem(manifest, ep, dep.shared_resources)
                 if problem:
                     problems.append(
@@ -119,6 +130,14 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                     "Vertex AI does not offer); remove it for target: vertex",
                 )
             )
+        if _logging_off_explicitly(ep) and manifest.target == "local" and ep.monitoring:
+            problems.append(
+                (
+                    ("endpoints", ei, _logging_key(ep)),
+                    "request logging is off (rate 0), and monitoring on the local target reads "
+                    "the endpoint's logged requests: it would see nothing; set a rate above 0",
+                )
+            )
         if ep.monitoring and ep.monitoring.attribution:
             unexplained = sorted(
                 {bare for d in ep.deployments if (bare := _unexplained(manifest, d.model))}
@@ -133,7 +152,9 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                 )
 
     for bi, job in enumerate(manifest.batch_jobs):
-        if resolve_ref(manifest, job.model) is None:
+        if _ref_model(job.model) in bad_models:
+            pass
+        elif resolve_ref(manifest, job.model) is None:
             problems.append((("batch_jobs", bi, "model"), _unresolved(manifest, job.model)))
         elif job.generate_explanation and (bare := _unexplained(manifest, job.model)):
             problems.append(
@@ -143,7 +164,62 @@ def cross_check(manifest: Manifest) -> list[tuple[Loc, str]]:
                 )
             )
     problems.extend(_key_problems(manifest))
+    problems.extend(bucket_problems(manifest))
     return problems
+
+
+def cross_warnings(manifest: Manifest) -> list[tuple[Loc, str]]:
+    """What is allowed but probably a mistake: models of different kinds behind one
+    endpoint (their outputs differ in type; keep one model type per endpoint), and local
+    monitoring of an endpoint that logs no requests."""
+    warnings: list[tuple[Loc, str]] = []
+    for ei, ep in enumerate(manifest.endpoints):
+        kinds: dict[str, list[str]] = {}
+        for dep in ep.deployments:
+            resolved = resolve_ref(manifest, dep.model)
+            model = manifest.model(resolved[0]) if resolved else None
+            if model is not None:
+                kinds.setdefault(model_kind(model), []).append(dep.name)
+        if (
+            manifest.target == "local"
+            and ep.monitoring
+            and not ep.logging_rate
+            and not _logging_off_explicitly(ep)
+        ):
+            warnings.append(
+                (
+                    ("endpoints", ei, "monitoring"),
+                    "monitoring on the local target reads the endpoint's logged requests, "
+                    "and this endpoint logs none: set request_logging_rate (e.g. 1.0)",
+                )
+            )
+        if len(kinds) > 1:
+            mix = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(kinds.items()))
+            warnings.append(
+                (
+                    ("endpoints", ei, "deployments"),
+                    f"endpoint {ep.name!r} serves models of different frameworks ({mix}); their "
+                    "predictions differ in type, so clients see different outputs by chance; "
+                    "keep one model type per endpoint",
+                )
+            )
+    return warnings
+
+
+def _logging_off_explicitly(ep: EndpointSpec) -> bool:
+    """The manifest itself says rate 0 (an absent rate only draws a warning)."""
+    if ep.request_logging is not None:
+        return ep.request_logging.rate == 0
+    return "request_logging_rate" in ep.model_fields_set and ep.request_logging_rate == 0
+
+
+def _ref_model(ref: str) -> str | None:
+    m = MODEL_REF.match(ref)
+    return m["model"] if m else None
+
+
+def _logging_key(ep: EndpointSpec) -> str | int:
+    return "request_logging" if ep.request_logging is not None else "request_logging_rate"
 
 
 def _unexplained(manifest: Manifest, ref: str) -> str | None:

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from vertexdeploy.errors import ManifestError, Problem
 from vertexdeploy.manifest import placement
-from vertexdeploy.manifest.crosscheck import cross_check
+from vertexdeploy.manifest.partial import Loc, validate_parts
 from vertexdeploy.manifest.spec import Manifest
 from vertexdeploy.manifest.yamlpos import (
     Node,
@@ -35,8 +33,6 @@ from vertexdeploy.manifest.yamlpos import (
     to_plain,
 )
 
-Loc = tuple[str | int, ...]
-
 
 @dataclass(frozen=True)
 class LoadedManifest:
@@ -45,11 +41,22 @@ class LoadedManifest:
     spec: Manifest
     files: tuple[str, ...]
     base_dir: Path
+    warnings: tuple[Problem, ...] = ()
 
     def resolve_path(self, path: str) -> Path:
         """A local path in the manifest, relative to the first file's directory."""
         p = Path(path)
         return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Everything one pass over a manifest found: the manifest when it is valid, every
+    problem, and every warning (allowed, but probably a mistake)."""
+
+    loaded: LoadedManifest | None
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
 
 
 def load_manifest(
@@ -58,8 +65,20 @@ def load_manifest(
     texts: Mapping[str, str] | None = None,
 ) -> LoadedManifest:
     """Load and validate; raise ManifestError listing every problem found."""
+    result = check_manifest(paths, env, texts)
+    if result.loaded is None:
+        raise ManifestError(list(result.problems))
+    return result.loaded
+
+
+def check_manifest(
+    paths: Sequence[str | Path],
+    env: Mapping[str, str] | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> Validation:
+    """Run every check that needs no cloud, in one pass, and return what they found."""
     with _collector_paused():
-        return _load(paths, env, texts)
+        return _check(paths, env, texts)
 
 
 @contextmanager
@@ -75,25 +94,26 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(
+def _check(
     paths: Sequence[str | Path],
     env: Mapping[str, str] | None,
     texts: Mapping[str, str] | None,
-) -> LoadedManifest:
+) -> Validation:
     if not paths:
-        raise ManifestError([Problem("<none>", 0, 0, "", "no manifest file given")])
+        return _failed([(Pos("<none>", 0, 0), "", "no manifest file given")])
     problems = ParseProblems()
     trees: list[Node] = []
     for path in paths:
         text = (texts or {}).get(str(path))
         tree = parse_file(str(path), text, problems, env)
-        if tree is not None:
-            if not isinstance(tree.value, dict):
-                problems.add(tree.pos, "", "the manifest must be a mapping at the top level")
-            else:
-                trees.append(tree)
-    if problems.items or not trees:
-        raise _error(problems.items)
+        if tree is None:
+            continue
+        if not isinstance(tree.value, dict):
+            problems.add(tree.pos, "", "the manifest must be a mapping at the top level")
+        else:
+            trees.append(tree)
+    if len(trees) < len(paths):  # a file that did not parse: merging the rest would mislead
+        return _failed(problems.items)
     merged = trees[0]
     for overlay in trees[1:]:
         merged = merge(merged, overlay)
@@ -103,45 +123,50 @@ def _load(
         data["project"] = flags.project
     if flags.region:
         data["region"] = flags.region
-    fallback = merged.pos
-    try:
-        spec = Manifest.model_validate(data)
-    except ValidationError as exc:
+    base_dir = Path(paths[0]).resolve().parent
+    found = validate_parts(data, base_dir)
+    found_problems = found.problems
+    if problems.items:  # a subtree the parser had to drop or keep unsubstituted
+        found_problems = [p for p in found_problems if not _under_any(p[0], problems.items)]
+    if found_problems or found.warnings or problems.items:
         where, key_where = positions(merged), positions(merged, keys=True)
-        raise _error(
-            [
-                _locate(
-                    e["loc"],
-                    _message(e),
-                    data,
-                    key_where if e["type"] == "extra_forbidden" else where,
-                    fallback,
-                )
-                for e in exc.errors()
-            ]
-        ) from None
-    cross = cross_check(spec)
-    if cross:
-        where = positions(merged)  # only a manifest with problems needs them
-        raise _error([_locate(loc, msg, data, where, fallback) for loc, msg in cross])
+        located = [
+            _locate(loc, msg, data, key_where if by_key else where, merged.pos)
+            for loc, msg, by_key in found_problems
+        ]
+        warned = [_locate(loc, msg, data, where, merged.pos) for loc, msg in found.warnings]
+    else:
+        located, warned = [], []
+    warnings = tuple(_problems(warned))
+    all_problems = problems.items + located
+    if all_problems or found.spec is None:
+        return Validation(None, tuple(_problems(all_problems)), warnings)
+    spec = found.spec
     if spec.project is None:
         from_env = placement.project_from_env(os.environ if env is None else env)
         if from_env:
             spec = spec.model_copy(update={"project": from_env})
-    return LoadedManifest(spec, tuple(str(p) for p in paths), Path(paths[0]).resolve().parent)
+    loaded = LoadedManifest(spec, tuple(str(p) for p in paths), base_dir, warnings)
+    return Validation(loaded, (), warnings)
 
 
-def _error(items: list[tuple[Pos, str, str]]) -> ManifestError:
-    return ManifestError([Problem(p.file, p.line, p.col, path, msg) for p, path, msg in items])
+def _failed(items: list[tuple[Pos, str, str]]) -> Validation:
+    return Validation(None, tuple(_problems(items)), ())
 
 
-def _message(err: Any) -> str:
-    kind, msg = err["type"], str(err["msg"])
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    return msg.removeprefix("Value error, ")
+def _problems(items: list[tuple[Pos, str, str]]) -> list[Problem]:
+    problems = [Problem(p.file, p.line, p.col, path, msg) for p, path, msg in items]
+    return sorted(problems, key=lambda p: (p.file, p.line, p.col, p.path))
+
+
+def _under_any(loc: Loc, parse_items: list[tuple[Pos, str, str]]) -> bool:
+    """A problem inside a subtree the parser already reported (a merge key, an unset
+    variable) is a consequence of that problem, not news."""
+    dotted = _dotted(loc)
+    return any(
+        path and (dotted == path or dotted.startswith((path + ".", path + "[")))
+        for _, path, _ in parse_items
+    )
 
 
 def _locate(

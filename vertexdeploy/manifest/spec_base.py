@@ -69,6 +69,30 @@ ServiceAccount = Annotated[
     ),
 ]
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
+MACHINE_TYPE_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$"
+_MACHINE_TYPE = re.compile(MACHINE_TYPE_PATTERN)
+
+
+def check_machine_type(v: str) -> str:
+    """An empty machine type would otherwise reach Vertex, which refuses it at deploy time."""
+    if not v.strip():
+        raise ValueError("machine_type is empty: name one, like n1-standard-4")
+    if not _MACHINE_TYPE.fullmatch(v):
+        raise ValueError(f"{v!r} is not a Compute Engine machine type like n1-standard-4")
+    return v
+
+
+MachineType = Annotated[
+    str,
+    AfterValidator(check_machine_type),
+    Field(
+        json_schema_extra={"pattern": MACHINE_TYPE_PATTERN},
+        description="Compute Engine machine type, e.g. n1-standard-4 or g2-standard-8.",
+    ),
+]
+# Replicas of one deployment, pool or batch job; beyond this is a typo, not a plan.
+MAX_REPLICAS = 1000
+Replicas = Annotated[int, Field(ge=1, le=MAX_REPLICAS)]
 
 
 class Spec(BaseModel):

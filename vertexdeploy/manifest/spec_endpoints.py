@@ -18,8 +18,10 @@ from vertexdeploy.manifest.spec_base import (
     AutoscalingSpec,
     EncryptionKey,
     Fraction,
+    MachineType,
     Name,
     Percent,
+    Replicas,
     ServiceAccount,
     Spec,
     check_machine,
@@ -55,10 +57,10 @@ class DeploymentResourcePoolSpec(Spec):
     """Machines several deployments share (a DeploymentResourcePool)."""
 
     name: Name
-    machine_type: str = DEFAULT_MACHINE_TYPE
+    machine_type: MachineType = DEFAULT_MACHINE_TYPE
     accelerator: AcceleratorSpec | None = None
-    min_replicas: int = Field(default=1, ge=1, le=1000)
-    max_replicas: int = Field(default=1, ge=1, le=1000)
+    min_replicas: Replicas = 1
+    max_replicas: Replicas = 1
     autoscaling: AutoscalingSpec | None = None
     service_account: ServiceAccount | None = None
     disable_container_logging: bool = False
@@ -90,21 +92,20 @@ class DeploymentSpec(Spec):
         description="Name of a deployment_resource_pools[] entry to run on, instead of "
         "machines of its own.",
     )
-    machine_type: str | None = Field(
+    machine_type: MachineType | None = Field(
         default=None,
         validate_default=True,
         description=f"Dedicated deployments: default {DEFAULT_MACHINE_TYPE}.",
     )
     accelerator: AcceleratorSpec | None = None
-    min_replicas: int | None = Field(
-        default=None, ge=1, le=1000, validate_default=True, description="Dedicated: default 1."
+    min_replicas: Replicas | None = Field(
+        default=None, validate_default=True, description="Dedicated: default 1."
     )
-    max_replicas: int | None = Field(
-        default=None, ge=1, le=1000, validate_default=True, description="Dedicated: default 1."
+    max_replicas: Replicas | None = Field(
+        default=None, validate_default=True, description="Dedicated: default 1."
     )
-    required_replicas: int | None = Field(
+    required_replicas: Replicas | None = Field(
         default=None,
-        ge=1,
         description="Replicas that must be up for the deploy to succeed (at most min_replicas).",
     )
     autoscaling: AutoscalingSpec | None = None

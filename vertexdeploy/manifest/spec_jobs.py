@@ -9,7 +9,9 @@ from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_va
 from vertexdeploy.manifest.spec_base import (
     AcceleratorSpec,
     EncryptionKey,
+    MachineType,
     Name,
+    Replicas,
     ServiceAccount,
     Spec,
     check_ref,
@@ -73,10 +75,10 @@ class BatchJobSpec(Spec):
     model: str = Field(description="'model@alias' or 'model@version-number'.")
     input: BatchInputSpec
     output: BatchOutputSpec
-    machine_type: str = "n1-standard-4"
+    machine_type: MachineType = "n1-standard-4"
     accelerator: AcceleratorSpec | None = None
-    starting_replicas: int = Field(default=1, ge=1)
-    max_replicas: int = Field(default=1, ge=1)
+    starting_replicas: Replicas = 1
+    max_replicas: Replicas = 1
     service_account: ServiceAccount | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     instance_config: InstanceConfigSpec | None = None

@@ -26,6 +26,7 @@ MAX_NODES = 200_000
 # Bytes (UTF-8) of scalar text after alias expansion and ${VAR} substitution.
 MAX_EXPANDED_BYTES = 16 * 1024 * 1024
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _ENV_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -294,7 +295,9 @@ class _Builder:
                     self.problems.add(
                         _pos(self.file, key_node),
                         path,
-                        "YAML merge keys (<<) are not supported; use overlays",
+                        "YAML merge keys (<<) are not supported: write the keys out, or put "
+                        "shared settings in a base file and overlay it (vertexdeploy validate "
+                        "base.yaml prod.yaml)",
                     )
                     continue
                 if key in out:
@@ -393,6 +396,8 @@ class _Builder:
             return None
         if not (counted or self._in_alias):
             self._spend(_raw_size(node), _pos(self.file, node), path, "text after alias expansion")
+        if node.tag == _MERGE_TAG:  # no constructor exists for it: name it, refuse it above
+            return "<<"
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
