@@ -109,7 +109,7 @@ def main() -> None:
             " over and over, so serving skews from the training data",
             flush=True,
         )
-        step("monitor", MANIFEST, "--endpoint", "iris", "--run")
+        step("monitor", MANIFEST, "--endpoint", "iris")
     finally:
         step("emulator", "stop", "--data-dir", str(DEMO_DIR / "emulator"))
 
