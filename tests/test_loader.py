@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from vertexdeploy.errors import ManifestError
 from vertexdeploy.manifest import load_manifest, yamlpos
+from vertexdeploy.manifest.envsubst import ExpansionTooLarge, substitute_env
 from vertexdeploy.manifest.schema import manifest_schema
-from vertexdeploy.manifest.yamlpos import MAX_EXPANDED_BYTES, substitute_env
+from vertexdeploy.manifest.yamlpos import MAX_EXPANDED_BYTES
 
 BASE = """\
 stack: demo
@@ -182,7 +183,7 @@ def test_substituted_text_through_aliases_counts_against_the_budget(tmp_path: Pa
 
 
 def test_substitute_env_stops_at_its_limit() -> None:
-    with pytest.raises(yamlpos.ExpansionTooLarge):
+    with pytest.raises(ExpansionTooLarge):
         substitute_env("${A}" * 10, {"A": "aaaa"}, limit=39)
     assert substitute_env("${A}" * 10, {"A": "aaaa"}, limit=40)[0] == "a" * 40
 

@@ -21,17 +21,11 @@ from typing import Any
 
 from vertexdeploy.errors import ManifestError, Problem
 from vertexdeploy.manifest import placement
+from vertexdeploy.manifest.nodes import Node, ParseProblems, Pos, positions, to_plain
+from vertexdeploy.manifest.overlay import merge
 from vertexdeploy.manifest.partial import Loc, validate_parts
 from vertexdeploy.manifest.spec import Manifest
-from vertexdeploy.manifest.yamlpos import (
-    Node,
-    ParseProblems,
-    Pos,
-    merge,
-    parse_file,
-    positions,
-    to_plain,
-)
+from vertexdeploy.manifest.yamlpos import parse_file
 
 
 @dataclass(frozen=True)

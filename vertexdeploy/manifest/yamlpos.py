@@ -14,12 +14,13 @@ fails to parse is parsed again in pure Python so error messages do not depend on
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import yaml
+
+from vertexdeploy.manifest.envsubst import ExpansionTooLarge, substitute_env
+from vertexdeploy.manifest.nodes import Node, ParseProblems, Pos
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
@@ -27,31 +28,6 @@ MAX_NODES = 200_000
 MAX_EXPANDED_BYTES = 16 * 1024 * 1024
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_ENV_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass(frozen=True)
-class Pos:
-    file: str
-    line: int
-    col: int
-
-
-@dataclass
-class Node:
-    """A parsed value with where it came from; dict/list values hold Nodes."""
-
-    value: Any
-    pos: Pos
-    key_pos: Pos | None = None  # where the key naming this value was written
-
-
-@dataclass
-class ParseProblems:
-    items: list[tuple[Pos, str, str]] = field(default_factory=list)  # (pos, path, message)
-
-    def add(self, pos: Pos, path: str, message: str) -> None:
-        self.items.append((pos, path, message))
 
 
 class _Alias:
@@ -132,41 +108,6 @@ def _compose_all(text: str, loaders: Sequence[type[Any]] = ()) -> list[Any]:
 
 def _pos(file: str, node: yaml.Node) -> Pos:
     return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-class ExpansionTooLarge(ValueError):
-    """Substitution would make a value longer than the limit it was given."""
-
-
-def substitute_env(
-    text: str, env: Mapping[str, str], limit: int | None = None
-) -> tuple[str, list[str]]:
-    """Replace ${VAR} and ${VAR:-default}; return the text and the names left unset.
-
-    With ``limit``, raise ExpansionTooLarge as soon as the result would pass ``limit``
-    characters, before building it: one short line can name a huge variable many times.
-    """
-    missing: list[str] = []
-    grown = 0
-
-    def repl(m: re.Match[str]) -> str:
-        nonlocal grown
-        if m.group(0) == "$${":
-            return "${"
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            out = env[name]
-        elif default is not None:
-            out = default
-        else:
-            missing.append(name)
-            return m.group(0)
-        grown += len(out)
-        if limit is not None and grown > limit:
-            raise ExpansionTooLarge(name)
-        return out
-
-    return _ENV_REF.sub(repl, text), missing
 
 
 def parse_file(
@@ -417,75 +358,3 @@ def _text_size(text: str) -> int:
 
 def _raw_size(node: yaml.Node) -> int:
     return _text_size(str(node.value))
-
-
-def to_plain(node: Node) -> Any:
-    """Strip positions: a Node tree becomes plain dicts, lists and scalars."""
-    if isinstance(node.value, dict):
-        return {k: to_plain(v) for k, v in node.value.items()}
-    if isinstance(node.value, list):
-        return [to_plain(v) for v in node.value]
-    return node.value
-
-
-def positions(
-    node: Node, prefix: tuple[str | int, ...] = (), keys: bool = False
-) -> dict[tuple[str | int, ...], Pos]:
-    """Map every path (as pydantic spells locations) to where its value (or key) was written."""
-    out: dict[tuple[str | int, ...], Pos] = {}
-    stack = [(prefix, node)]
-    while stack:  # one dict filled once: linear in the nodes, however deep
-        path, cur = stack.pop()
-        out[path] = (cur.key_pos or cur.pos) if keys else cur.pos
-        if isinstance(cur.value, dict):
-            stack.extend(((*path, k), v) for k, v in cur.value.items())
-        elif isinstance(cur.value, list):
-            stack.extend(((*path, i), v) for i, v in enumerate(cur.value))
-    return out
-
-
-# Mappings an overlay replaces whole: a split merged key by key could not drop a deployment.
-REPLACED_WHOLE = frozenset({"traffic"})
-
-
-def merge(base: Node, overlay: Node) -> Node:
-    """Deep-merge an overlay onto a base (see docs: mappings merge, named lists merge by name).
-
-    A ``null`` in the overlay removes the key, so an overlay can take out what the base set;
-    a ``traffic`` map replaces the base's split instead of merging into it.
-    """
-    if isinstance(base.value, dict) and isinstance(overlay.value, dict):
-        merged = dict(base.value)
-        for key, value in overlay.value.items():
-            if value.value is None:
-                merged.pop(key, None)
-            elif key in merged and key not in REPLACED_WHOLE:
-                merged[key] = merge(merged[key], value)
-            else:
-                merged[key] = value
-        return Node(merged, overlay.pos, base.key_pos)  # the overlay touched it last
-    if (
-        isinstance(base.value, list)
-        and isinstance(overlay.value, list)
-        and _named(base.value)
-        and _named(overlay.value)
-    ):
-        items = list(base.value)
-        index = {item.value["name"].value: i for i, item in enumerate(items)}
-        for item in overlay.value:
-            name = item.value["name"].value
-            if name in index:
-                items[index[name]] = merge(items[index[name]], item)
-            else:
-                items.append(item)
-        return Node(items, overlay.pos, base.key_pos)
-    return overlay
-
-
-def _named(items: list[Node]) -> bool:
-    return bool(items) and all(
-        isinstance(i.value, dict)
-        and isinstance(i.value.get("name"), Node)
-        and isinstance(i.value["name"].value, str)
-        for i in items
-    )
