@@ -234,9 +234,8 @@ def _keys_named(name: str, node: object) -> list[object]:
 
 
 def test_shipped_manifests_match_the_shipped_schema() -> None:
-    jsonschema = pytest.importorskip(
-        "jsonschema", reason="the jsonschema package is not installed in this environment"
-    )
+    import jsonschema  # a dev dependency: what editors and check-jsonschema validate with
+
     schema = json.loads((ROOT / "docs" / "manifest.schema.json").read_text())
     for path in sorted((ROOT / "manifests").glob("*.yaml")):
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
