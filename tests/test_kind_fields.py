@@ -209,7 +209,7 @@ def test_pool_changes_are_in_place_or_replaces(tmp_path: Path) -> None:
 def test_only_ids_this_stack_could_have_made_are_its_pools(
     pool_id: str, logical: str | None
 ) -> None:
-    assert resource_pool.logical_name(pool_id, "fields") == logical
+    assert L.logical_from_id(pool_id, "fields") == logical
 
 
 def test_a_pool_is_deleted_after_the_deployments_that_ran_on_it() -> None:

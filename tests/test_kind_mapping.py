@@ -82,4 +82,3 @@ def test_second_deployed_model_with_the_same_name_is_an_orphan_address() -> None
     kinds = (endpoint_kind, deployment, traffic)
     addresses = {r.address for k in kinds for r in k.live(snapshot)}
     assert {"deployment.ep.a", "deployment.ep.a~2", "traffic.ep", "endpoint.ep"} == addresses
-

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"  # the manifest's names (spec_base)
+
 STACK = "vertexdeploy-stack"
 NAME = "vertexdeploy-name"
 FINGERPRINT = "vertexdeploy-fingerprint"
@@ -43,3 +45,14 @@ def deployed_model_id(*parts: str) -> str:
     """Deployed model ids must be 1-10 digits; derive one deterministically, no leading 0."""
     n = int(hashlib.sha256("/".join(parts).encode()).hexdigest(), 16)
     return str(1_000_000_000 + n % 9_000_000_000)
+
+
+def logical_from_id(resource_id_: str, stack: str) -> str | None:
+    """The manifest name behind an id ``<stack>-<name>`` (the inverse of ``resource_id`` for
+    names that fit), or None when the id is not this stack's. For resources without labels
+    (deployment resource pools), the id is all that says whose they are."""
+    prefix = f"{stack}-"
+    if not resource_id_.startswith(prefix):
+        return None
+    rest = resource_id_[len(prefix) :]
+    return rest if re.fullmatch(NAME_PATTERN, rest) else None

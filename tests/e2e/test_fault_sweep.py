@@ -28,8 +28,9 @@ from inventory import inventory
 from vertexdeploy.emulator.server import EmulatorServer
 
 # The RPCs a clean apply of the quickstart makes, reads included (the storage calls stage
-# artifacts, list promotion state, and take and release the stack lock). Changes run in parallel, so the order
-# varies; test_the_sweep_covers_every_rpc_of_an_apply keeps the set true.
+# artifacts, list promotion state, and take and release the stack lock). Changes run in
+# parallel, so the order varies; test_the_sweep_covers_every_rpc_of_an_apply keeps the set
+# true.
 APPLY_RPCS = [
     "ListModels",
     "ListEndpoints",

@@ -292,6 +292,18 @@ class VertexApi:
             )
         )
 
+    def pool_users(self, address: str, name: str) -> list[dict[str, Any]]:
+        """The deployed models running on a pool: ``{endpoint, deployed_model_id}`` each."""
+
+        def run() -> list[dict[str, Any]]:
+            pager = self.pools.query_deployed_models(
+                timeout=CALL_TIMEOUT_S,
+                request={"deployment_resource_pool": name, "page_size": 1000},
+            )
+            return [to_dict(ref) for page in pager.pages for ref in page.deployed_model_refs]
+
+        return self.call(address, run)
+
     # ---------- model versions by fingerprint ----------
 
     def list_versions(self, address: str, model_name: str) -> list[dict[str, Any]]:

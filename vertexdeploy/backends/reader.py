@@ -10,13 +10,38 @@ turns its part into resources.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from vertexdeploy import labels as L
 from vertexdeploy.backends.api import VertexApi
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
-from vertexdeploy.kinds.base import LiveSnapshot
-from vertexdeploy.kinds.resource_pool import logical_name, users
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What one read of the API returned for a stack, as plain dicts (proto field names).
+
+    ``versions`` holds every labelled version of the stack's models, the version each
+    fingerprint keeps first; ``endpoints``, ``monitoring_jobs``, ``batch_jobs`` and
+    ``pools`` are the stack's resources of those types.
+    """
+
+    stack: str
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    monitoring_jobs: list[dict[str, Any]] = field(default_factory=list)
+    batch_jobs: list[dict[str, Any]] = field(default_factory=list)
+    pools: list[dict[str, Any]] = field(default_factory=list)
+
+    def version_of(self, model_name: str, version_id: str) -> dict[str, Any] | None:
+        """The listed version ``model_name@version_id`` (registry names), or None."""
+        return self._version_index.get((model_name, version_id))
+
+    @cached_property
+    def _version_index(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(v["name"].split("@")[0], str(v.get("version_id"))): v for v in self.versions}
 
 
 def read_snapshot(api: VertexApi) -> LiveSnapshot:
@@ -70,10 +95,11 @@ def stack_pools(api: VertexApi, our_endpoints: set[str]) -> list[dict[str, Any]]
     )
     out = []
     for pool in listed:
-        if logical_name(pool["name"].rsplit("/", 1)[-1], api.stack) is None:
+        if L.logical_from_id(pool["name"].rsplit("/", 1)[-1], api.stack) is None:
             continue
         served = {
-            str(u.get("endpoint", "")).rsplit("/", 1)[-1] for u in users(api, "pools", pool["name"])
+            str(u.get("endpoint", "")).rsplit("/", 1)[-1]
+            for u in api.pool_users("pools", pool["name"])
         }
         if served <= our_endpoints:
             out.append(pool)

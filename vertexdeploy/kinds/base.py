@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vertexdeploy.backends.base import Progress
+from vertexdeploy.backends.reader import LiveSnapshot
 from vertexdeploy.plan.address import Address
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import Resource
+
+__all__ = ["DependencyIndex", "Handler", "Kind", "LiveSnapshot"]
 
 if TYPE_CHECKING:
     from vertexdeploy.backends.api import VertexApi
@@ -24,31 +26,6 @@ if TYPE_CHECKING:
 
 # A handler carries out one change against the API.
 Handler = Callable[[Change, "VertexApi", float | None, Progress], None]
-
-
-@dataclass(frozen=True)
-class LiveSnapshot:
-    """What one read of the API returned for a stack, as plain dicts (proto field names).
-
-    ``versions`` holds every labelled version of the stack's models, the version each
-    fingerprint keeps first; ``endpoints``, ``monitoring_jobs``, ``batch_jobs`` and
-    ``pools`` are the stack's resources of those types.
-    """
-
-    stack: str
-    versions: list[dict[str, Any]] = field(default_factory=list)
-    endpoints: list[dict[str, Any]] = field(default_factory=list)
-    monitoring_jobs: list[dict[str, Any]] = field(default_factory=list)
-    batch_jobs: list[dict[str, Any]] = field(default_factory=list)
-    pools: list[dict[str, Any]] = field(default_factory=list)
-
-    def version_of(self, model_name: str, version_id: str) -> dict[str, Any] | None:
-        """The listed version ``model_name@version_id`` (registry names), or None."""
-        return self._version_index.get((model_name, version_id))
-
-    @cached_property
-    def _version_index(self) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(v["name"].split("@")[0], str(v.get("version_id"))): v for v in self.versions}
 
 
 @dataclass

@@ -25,9 +25,9 @@ moves the deployments, then deletes the old one.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from vertexdeploy import labels as L
 from vertexdeploy.backends.api import VertexApi, to_dict
 from vertexdeploy.backends.base import Progress
 from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
@@ -35,7 +35,6 @@ from vertexdeploy.errors import BackendError
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.deployment import AUTOSCALING_METRICS
 from vertexdeploy.kinds.desired_context import DesiredContext
-from vertexdeploy.manifest.spec import NAME_PATTERN
 from vertexdeploy.plan.address import Address
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import Resource
@@ -56,15 +55,6 @@ UPDATE_MASK = {
 
 def address(pool: str) -> str:
     return str(Address("resource_pool", pool))
-
-
-def logical_name(pool_id: str, stack: str) -> str | None:
-    """The manifest name behind a pool id ``<stack>-<name>``, or None if not this stack's."""
-    prefix = f"{stack}-"
-    if not pool_id.startswith(prefix):
-        return None
-    rest = pool_id[len(prefix) :]
-    return rest if re.fullmatch(NAME_PATTERN, rest) else None
 
 
 # ---------- desired ----------
@@ -106,7 +96,7 @@ def live(snapshot: LiveSnapshot) -> list[Resource]:
     """The pools the reader kept as this stack's (see the module docstring)."""
     out = []
     for pool in snapshot.pools:
-        logical = logical_name(pool["name"].rsplit("/", 1)[-1], snapshot.stack)
+        logical = L.logical_from_id(pool["name"].rsplit("/", 1)[-1], snapshot.stack)
         if logical is not None:
             out.append(from_api(pool, logical))
     return out
@@ -186,18 +176,6 @@ def get(api: VertexApi, address: str, name: str) -> dict[str, Any]:
     )
 
 
-def users(api: VertexApi, address: str, name: str) -> list[dict[str, Any]]:
-    """The deployed models running on a pool: ``{endpoint, deployed_model_id}`` each."""
-
-    def run() -> list[dict[str, Any]]:
-        pager = api.pools.query_deployed_models(
-            timeout=CALL_TIMEOUT_S, request={"deployment_resource_pool": name, "page_size": 1000}
-        )
-        return [to_dict(ref) for page in pager.pages for ref in page.deployed_model_refs]
-
-    return api.call(address, run)  # type: ignore[no-any-return]
-
-
 def create(change: Change, api: VertexApi, timeout: float | None, progress: Progress) -> None:
     """Create with the deterministic id, once: ALREADY_EXISTS is adopted only when the pool
     found is exactly the one asked for (what an earlier attempt of this change made)."""
@@ -257,7 +235,7 @@ def update(change: Change, api: VertexApi, timeout: float | None, progress: Prog
 def replace(change: Change, api: VertexApi, timeout: float | None, progress: Progress) -> None:
     """Delete and recreate an idle pool; refuse while deployments run on it."""
     name = change.live_meta.get("name") or api.pool_name(Address.parse(change.address).parent)
-    running = users(api, change.address, name)
+    running = api.pool_users(change.address, name)
     if running:
         on = ", ".join(
             f"{u.get('endpoint', '')} ({u.get('deployed_model_id', '')})" for u in running
