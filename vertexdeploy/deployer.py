@@ -425,18 +425,31 @@ def _endpoint_spec(loaded: LoadedManifest, name: str) -> EndpointSpec:
 
 def rollout_context(
     files: Sequence[str], endpoint: str
-) -> tuple[RolloutTargetImpl, RolloutSpec, str, str]:
-    """What `promote` and `rollback` need: a target, the policy, the stack, the spec hash."""
+) -> tuple[RolloutTargetImpl, RolloutSpec, str, str, Callable[[], str]]:
+    """What `promote` and `rollback` need: a target, the policy, the stack, the spec hash,
+    and the candidate the manifest names (asked for only when a promotion starts).
+
+    The target can deploy the manifest's deployments again (a rollback after a promotion
+    undeployed stable); their desired state is built only then.
+    """
     from vertexdeploy.backends.connect import backend_for
     from vertexdeploy.backends.rollout_target import rollout_target
+    from vertexdeploy.kinds.deployment import address as deployment_address
+    from vertexdeploy.rollout.roles import manifest_candidate
     from vertexdeploy.rollout.state import endpoint_spec_hash
 
     loaded = load_manifest(files)
     spec = _endpoint_spec(loaded, endpoint)
     policy = spec.rollout or RolloutSpec()
     mirror = 0.5 if policy.gates.max_disagreement is not None else 0.0
-    target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror)
-    return target, policy, loaded.spec.stack, endpoint_spec_hash(spec)
+
+    def desired(ep: str, logical: str) -> dict[str, Any] | None:
+        found = build_desired(loaded).resources.get(deployment_address(ep, logical))
+        return dict(found.attrs) if found is not None else None
+
+    target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror, desired=desired)
+    candidate = functools.partial(manifest_candidate, loaded.spec, spec)
+    return target, policy, loaded.spec.stack, endpoint_spec_hash(spec), candidate
 
 
 def mirroring(target: object, endpoint: str) -> AbstractContextManager[None]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vertexdeploy.errors import UsageError
 from vertexdeploy.manifest.spec import GatesSpec, RolloutSpec
 from vertexdeploy.rollout.result import PromotionResult
 from vertexdeploy.rollout.target import CAPABILITIES, Disagreement, WindowMetrics
@@ -59,9 +60,12 @@ class FakeTarget:
     script: HealthScript | None = None
     capabilities: frozenset[str] = CAPABILITIES
     kill_on: tuple[str, int] | None = None
+    traffic_from: float = float("-inf")  # no requests arrive before this instant
+    manifest: frozenset[str] | None = None  # deployments redeploy knows; None: any
     disagreement_supported: bool = True
     splits_received: list[dict[str, int]] = field(default_factory=list)
     undeployed: list[str] = field(default_factory=list)
+    redeployed: list[str] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     _segments: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
@@ -98,7 +102,7 @@ class FakeTarget:
         totals: dict[str, float] = {}
         bounds = [*self._segments[1:], (float("inf"), {})]
         for (start, split), (end, _) in zip(self._segments, bounds, strict=True):
-            lo, hi = max(start, since), min(end, until)
+            lo, hi = max(start, since, self.traffic_from), min(end, until)
             if hi <= lo:
                 continue
             for name, pct in split.items():
@@ -129,6 +133,15 @@ class FakeTarget:
         self._call("undeploy", endpoint)
         del self.split[deployment]
         self.undeployed.append(deployment)
+
+    def redeploy(self, endpoint: str, deployment: str) -> None:
+        """Deployed again at 0%, as a backend deploys with no traffic."""
+        if self.manifest is not None and deployment not in self.manifest:
+            raise UsageError(f"cannot redeploy {deployment!r}: the manifest no longer has it")
+        self._call("redeploy", endpoint)
+        assert deployment not in self.split, f"{deployment} is already deployed"
+        self.split[deployment] = 0
+        self.redeployed.append(deployment)
 
 
 HASH = "a" * 64

@@ -111,7 +111,7 @@ def test_reader_refuses_a_wrong_token_like_google_would(
 
 
 def _promote(files: list[str], tmp_path: Path) -> PromotionResult:
-    target, policy, stack, spec_hash = deployer.rollout_context(files, "iris")
+    target, policy, stack, spec_hash, _ = deployer.rollout_context(files, "iris")
     vertex_path = VertexRolloutTarget(target.backend)
     return api.promote(
         vertex_path,

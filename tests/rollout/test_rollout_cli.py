@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from fake_target import HASH, FakeClock, FakeTarget, policy, target
 
 from vertexdeploy import deployer
 from vertexdeploy.cli.promote_cmd import promote, rollback
+from vertexdeploy.errors import UsageError
 from vertexdeploy.manifest.spec import GatesSpec, RolloutSpec
 
 
@@ -22,11 +25,19 @@ def wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     box: dict[str, Any] = {
         "target": target(FakeClock()),
         "policy": policy(bake_seconds=0, gates=GatesSpec(min_requests=0)),
+        "named": "green",  # what the manifest says the candidate is
     }
 
-    def context(files: Sequence[str], endpoint: str) -> tuple[FakeTarget, RolloutSpec, str, str]:
+    def named() -> str:
+        if box["named"] is None:
+            raise UsageError("cannot tell the candidate from the manifest; pass --candidate")
+        return str(box["named"])
+
+    def context(
+        files: Sequence[str], endpoint: str
+    ) -> tuple[FakeTarget, RolloutSpec, str, str, Callable[[], str]]:
         assert list(files) == ["m.yaml"] and endpoint == "ep"
-        return box["target"], box["policy"], "shop", HASH
+        return box["target"], box["policy"], "shop", HASH, named
 
     monkeypatch.setattr(deployer, "rollout_context", context)
     monkeypatch.setenv("VERTEXDEPLOY_STATE_DIR", str(tmp_path / "state"))
@@ -75,3 +86,48 @@ def test_rollback_command(wired: dict[str, Any]) -> None:
     code, out, _ = invoke(rollback)
     assert code == 0 and "rolled back" in out
     assert wired["target"].split == {"blue": 100, "green": 0}
+
+
+def test_candidate_comes_from_the_manifest_not_the_smallest_share(wired: dict[str, Any]) -> None:
+    wired["target"] = target(FakeClock(), {"blue": 90, "shadow": 5, "green": 5})
+    code, out, err = invoke(promote)
+    assert code == 0, err
+    assert "shop/ep: green promoted to all of blue's share (95%)" in out
+    assert "traffic: blue 90% -> undeployed, green 5% -> 95%" in out
+    assert wired["target"].split == {"shadow": 5, "green": 95}
+    wired["target"] = target(FakeClock(), {"blue": 100, "green": 0, "red": 0})
+    wired["named"] = None
+    code, _, err = invoke(promote)
+    assert code == 2 and "pass --candidate" in err and wired["target"].splits_received == []
+    assert invoke(promote, "--candidate", "red")[0] == 0
+
+
+def test_rollback_after_promotion_redeploys_and_reports(wired: dict[str, Any]) -> None:
+    assert invoke(promote)[0] == 0
+    code, out, _ = invoke(rollback)
+    assert code == 0 and wired["target"].redeployed == ["blue"]
+    assert wired["target"].split == {"blue": 100, "green": 0}
+    assert "traffic: blue redeployed -> 100%, green 100% -> 0%" in out
+
+
+def test_insufficient_traffic_fail_exits_1_leaving_traffic(wired: dict[str, Any]) -> None:
+    wired["target"] = target(FakeClock(), rps=0.0)
+    wired["policy"] = policy(bake_seconds=0, on_insufficient_traffic="fail")
+    code, out, err = invoke(promote)
+    assert code == 1
+    assert "traffic left at blue 95% / green 5%" in err
+    assert wired["target"].split == {"blue": 95, "green": 5}
+    assert "shop/ep: green stopped at 5%" in out
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_every_log_line_is_printed_once(wired: dict[str, Any], fails: bool) -> None:
+    if fails:
+        wired["policy"] = policy(bake_seconds=0, gates=GatesSpec(min_requests=0, command="exit 3"))
+    code, out, err = invoke(promote)
+    assert code == (4 if fails else 0)
+    lines = [re.sub(r"^\S+Z ", "", line).strip() for line in (out + err).splitlines()]
+    repeated = {line: n for line, n in Counter(filter(None, lines)).items() if n > 1}
+    # the live log (stderr) is not replayed in the outcome (stdout)
+    assert not repeated, repeated
+    assert "[PASS] min_requests" in err and "[PASS] min_requests" not in out

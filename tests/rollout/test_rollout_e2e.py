@@ -94,6 +94,15 @@ def test_good_canary_promotes_and_plan_keeps_it(emu: EmulatorServer, tmp_path: P
     touched = {c["address"] for c in plan["changes"] if c["action"] != "noop"}
     # traffic and deployments stay as promoted (the monitoring job may drop the old one)
     assert touched <= {"monitoring.iris"}, touched
+    # rollback after the completed promotion: stable is deployed again and gets the traffic
+    back = run(rollback, *files, "--endpoint", "iris")
+    assert back.exit_code == 0, back.output
+    assert "traffic: canary 100% -> 0%, stable redeployed -> 100%" in back.stdout
+    status = run(rollback, *files, "--endpoint", "iris", "--output", "json")
+    assert json.loads(status.stdout)["split"] == {"canary": 0, "stable": 100}
+    plan = json.loads(run(cli, "plan", "--output", "json", *files).stdout)
+    touched = {c["address"] for c in plan["changes"] if c["action"] != "noop"}
+    assert not {"deployment.iris.stable", "traffic.iris"} & touched, touched
 
 
 def test_failing_canary_is_rolled_back(emu: EmulatorServer, tmp_path: Path) -> None:
@@ -120,4 +129,4 @@ def test_failing_canary_is_rolled_back(emu: EmulatorServer, tmp_path: Path) -> N
     status = json.loads(run(cli, "status", "--output", "json", *files).stdout)
     assert json.dumps(status).count("canary") >= 1
     back = run(rollback, *files, "--endpoint", "iris")
-    assert back.exit_code == 0 and "all traffic is already on 'stable'" in back.output
+    assert back.exit_code == 0 and "'canary' carries no traffic" in back.stderr

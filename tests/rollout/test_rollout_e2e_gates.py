@@ -283,7 +283,7 @@ def test_slow_candidate_is_rolled_back_by_p99_at_its_first_gate(
     )
     assert found, result.output
     assert float(found.group(1)) >= 50.0  # the predictor sleeps 50 ms on every call
-    assert "step 20% (stable 80% / canary 20%): FAILED" in result.output
+    assert "at 20%: [FAIL] max_p99_latency_ms" in result.stderr
 
     state = state_file(tmp_path)
     assert state["status"] == "rolled_back"
@@ -360,9 +360,9 @@ def test_killed_promotion_resumes_at_its_step(
     received: list[dict[str, int]] = []
     context = deployer.rollout_context
 
-    def recording_context(f: Any, endpoint: str) -> tuple[Any, Any, str, str]:
-        target, policy, stack, spec_hash = context(f, endpoint)
-        return Recording(target, received), policy, stack, spec_hash
+    def recording_context(f: Any, endpoint: str) -> tuple[Any, Any, str, str, Any]:
+        target, policy, stack, spec_hash, named = context(f, endpoint)
+        return Recording(target, received), policy, stack, spec_hash, named
 
     monkeypatch.setattr(deployer, "rollout_context", recording_context)
     admin(emu, "/_emulator/requests", "DELETE")
@@ -374,7 +374,7 @@ def test_killed_promotion_resumes_at_its_step(
 
     with Load(emu.url, emu.token) as load:
         # 1. a job walks 20% (passes), sets 50%, and is killed during that bake
-        target, policy, stack, spec_hash = deployer.rollout_context(files, "iris")
+        target, policy, stack, spec_hash, _ = deployer.rollout_context(files, "iris")
         with pytest.raises(KeyboardInterrupt):
             api.promote(
                 target,

@@ -173,15 +173,49 @@ def test_rollback_during_promotion_puts_all_on_stable(
     assert promote(t, step=True).ran[0].percent == 5
 
 
-def test_rollback_after_promotion_keeps_the_promoted_one(
+def test_rollback_after_a_completed_promotion_redeploys_stable_and_moves_traffic_back(
     promote: Promote, clock: FakeClock, state_dir: Path
 ) -> None:
     t = target(clock)
-    promote(t, policy(keep_previous=True))
-    t.set_split("ep", {"blue": 30, "green": 70})
+    assert promote(t).status == "promoted" and t.split == {"green": 100}
+    result = api.rollback(t, stack="shop", endpoint="ep", state_dir=state_dir, now=clock.now)
+    assert t.redeployed == ["blue"]
+    assert t.splits_received[-1] == {"green": 0, "blue": 100}
+    assert t.split == {"green": 0, "blue": 100}
+    assert result.status == "rolled_back"
+    assert result.reason == "rolled back by hand after the promotion completed"
+    assert result.changes == [("blue", None, 100), ("green", 100, 0)]
+    text = result.to_text()
+    assert "traffic: blue redeployed -> 100%, green 100% -> 0%" in text
+    # plan/apply now keep stable at 100% and no longer think it was undeployed
+    override = promotion_override(state_dir, "shop", "ep", HASH)
+    assert override is not None and override.undeployed == ()
+    assert override.split == {"green": 0, "blue": 100}
+    again = api.rollback(t, stack="shop", endpoint="ep", state_dir=state_dir, now=clock.now)
+    assert t.redeployed == ["blue"] and again.changes == []
+    assert "carries no traffic" in again.notes[0]
+
+
+def test_rollback_after_a_kept_promotion_only_moves_traffic(
+    promote: Promote, clock: FakeClock, state_dir: Path
+) -> None:
+    t = target(clock, {"blue": 90, "shadow": 5, "green": 5})
+    promote(t, policy(keep_previous=True), candidate="green")
+    assert t.split == {"blue": 0, "shadow": 5, "green": 95}
     result = api.rollback(t, stack="shop", endpoint="ep", state_dir=state_dir)
-    assert t.split == {"blue": 0, "green": 100}
-    assert result.status == "promoted"
+    assert t.redeployed == []
+    assert t.split == {"blue": 95, "shadow": 5, "green": 0}  # the bystander keeps its share
+    assert result.changes == [("blue", 0, 95), ("green", 95, 0)]
+
+
+def test_rollback_refuses_when_the_manifest_lost_stable(
+    promote: Promote, clock: FakeClock, state_dir: Path
+) -> None:
+    t = target(clock, manifest=frozenset({"green"}))
+    promote(t)
+    with pytest.raises(UsageError, match="manifest no longer has it"):
+        api.rollback(t, stack="shop", endpoint="ep", state_dir=state_dir)
+    assert t.split == {"green": 100}
 
 
 def test_rollback_without_a_recorded_promotion(clock: FakeClock, state_dir: Path) -> None:

@@ -128,7 +128,7 @@ def test_min_requests_counts_the_candidate_only(promote: Promote, clock: FakeClo
     # 5 rps for 60 s: 300 requests in all, but only 15 reach the candidate at 5%.
     t = target(clock, rps=5.0)
     with pytest.raises(PromotionRolledBack) as info:
-        promote(t)
+        promote(t, policy(max_bake_seconds=60))
     assert info.value.result.failed_gates[0].observed == 15
 
 
@@ -235,10 +235,14 @@ def test_three_deployments_others_keep_their_share(promote: Promote, clock: Fake
         {"blue": 70, "shadow": 10, "green": 20},
         {"blue": 40, "shadow": 10, "green": 50},
     ]
-    promote(t)
-    assert t.splits_received[-1] == {"blue": 0, "shadow": 0, "green": 100}
+    done = promote(t)
+    # the last step takes all of stable's share and nothing from the bystander
+    assert t.splits_received[-1] == {"blue": 0, "shadow": 10, "green": 90}
     assert t.undeployed == ["blue"]
-    assert t.split == {"shadow": 0, "green": 100}
+    assert t.split == {"shadow": 10, "green": 90}
+    assert done.headline == "shop/ep: green promoted to all of blue's share (90%)"
+    assert done.changes == [("blue", 40, None), ("green", 50, 90)]
+    assert "traffic: blue 40% -> undeployed, green 50% -> 90%" in done.to_text()
 
 
 def test_nothing_to_promote_is_a_noop(promote: Promote, clock: FakeClock) -> None:

@@ -13,18 +13,26 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.emulator.auth import auth_headers
-from vertexdeploy.errors import BackendError, TransientBackendError
+from vertexdeploy.errors import BackendError, TransientBackendError, UsageError
 from vertexdeploy.rollout.target import Disagreement, WindowMetrics
+
+# (endpoint, deployment) -> the deployment's desired attrs from the manifest, or None.
+DesiredAttrs = Callable[[str, str], dict[str, Any] | None]
+
+
+def _no_manifest(endpoint: str, deployment: str) -> None:
+    return None
 
 
 class _TrafficMixin:
     backend: VertexBackend
+    desired: DesiredAttrs
 
     def current_split(self, endpoint: str) -> dict[str, int]:
         return self.backend.current_split(endpoint)
@@ -34,6 +42,16 @@ class _TrafficMixin:
 
     def undeploy(self, endpoint: str, deployment: str) -> None:
         self.backend.undeploy_logical(endpoint, deployment)
+
+    def redeploy(self, endpoint: str, deployment: str) -> None:
+        """Deploy ``deployment`` as the manifest describes it now, with no traffic."""
+        attrs = self.desired(endpoint, deployment)
+        if attrs is None:
+            raise UsageError(
+                f"cannot redeploy {deployment!r}: the manifest no longer has it on endpoint "
+                f"{endpoint!r}; put it back in the manifest, or roll forward instead"
+            )
+        self.backend.redeploy(endpoint, deployment, attrs)
 
     def _by_name(self, endpoint: str, per_id: dict[str, Any]) -> dict[str, Any]:
         ids = self.backend.deployed_ids(endpoint)
@@ -58,8 +76,15 @@ class EmulatorRolloutTarget(_TrafficMixin):
 
     capabilities = frozenset({"error_rate", "p99_latency", "request_count", "disagreement"})
 
-    def __init__(self, backend: VertexBackend, *, mirror_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        backend: VertexBackend,
+        *,
+        mirror_rate: float = 0.0,
+        desired: DesiredAttrs = _no_manifest,
+    ) -> None:
         self.backend = backend
+        self.desired = desired
         self.base = (backend.conn.api_endpoint or "").rstrip("/")
         self.mirror_rate = mirror_rate
 
@@ -120,8 +145,9 @@ class VertexRolloutTarget(_TrafficMixin):
 
     capabilities = frozenset({"error_rate", "p99_latency", "request_count"})
 
-    def __init__(self, backend: VertexBackend) -> None:
+    def __init__(self, backend: VertexBackend, *, desired: DesiredAttrs = _no_manifest) -> None:
         self.backend = backend
+        self.desired = desired
 
     def disagreement(
         self, endpoint: str, candidate: str, baseline: str, since: float, until: float
@@ -132,10 +158,13 @@ class VertexRolloutTarget(_TrafficMixin):
 RolloutTargetImpl = EmulatorRolloutTarget | VertexRolloutTarget
 
 
-def rollout_target(backend: VertexBackend, *, mirror_rate: float = 0.0) -> RolloutTargetImpl:
+def rollout_target(
+    backend: VertexBackend, *, mirror_rate: float = 0.0, desired: DesiredAttrs = _no_manifest
+) -> RolloutTargetImpl:
+    """The target for a backend; ``desired`` gives rollback the manifest's deployments."""
     if backend.conn.local:
-        return EmulatorRolloutTarget(backend, mirror_rate=mirror_rate)
-    return VertexRolloutTarget(backend)
+        return EmulatorRolloutTarget(backend, mirror_rate=mirror_rate, desired=desired)
+    return VertexRolloutTarget(backend, desired=desired)
 
 
 __all__ = ["BackendError", "EmulatorRolloutTarget", "VertexRolloutTarget", "rollout_target"]

@@ -18,6 +18,7 @@ from vertexdeploy.backends.resilience import CALL_TIMEOUT_S
 from vertexdeploy.errors import BackendError
 from vertexdeploy.kinds import traffic
 from vertexdeploy.kinds.deployment import address as deployment_address
+from vertexdeploy.kinds.deployment import deploy
 from vertexdeploy.kinds.endpoint_calls import undeploy
 from vertexdeploy.kinds.registry import BY_NAME, KINDS
 from vertexdeploy.plan.model import Action, Change
@@ -86,6 +87,17 @@ class VertexBackend:
             if logical in ids:
                 address = deployment_address(ep, logical)
                 undeploy(self.api, address, endpoint, ids[logical], timeout, lambda _m: None)
+
+    def redeploy(
+        self, ep: str, logical: str, attrs: dict[str, Any], timeout: float | None = None
+    ) -> str:
+        """Deploy a deployment again with no traffic (a rollback after a promotion removed
+        it); its deterministic id makes a retried or re-run call adopt the first one."""
+        endpoint = self.endpoint_name(ep)
+        with self.api.lock(endpoint):
+            return deploy(
+                self.api, deployment_address(ep, logical), endpoint, attrs, timeout, lambda _m: None
+            )
 
     def monitoring_stats(self, ep: str) -> list[dict[str, Any]]:
         return monitoring_stats(self.api, ep)

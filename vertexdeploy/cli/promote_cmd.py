@@ -10,7 +10,7 @@ from vertexdeploy import deployer
 from vertexdeploy.cli.common import handle_errors, lock_options, lock_request, output_option
 from vertexdeploy.rollout import api
 from vertexdeploy.rollout.reporter import PlainReporter, Reporter
-from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
+from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack, PromotionStopped
 
 state_dir_option = click.option(
     "--state-dir",
@@ -31,13 +31,18 @@ def _reporter(output: str) -> Reporter:
 
 
 def _render(result: PromotionResult, output: str) -> None:
-    click.echo(result.to_json() if output == "json" else result.to_text())
+    """The outcome on stdout; notes, steps and gates were already logged on stderr."""
+    click.echo(result.to_json() if output == "json" else result.to_text(log=False))
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--endpoint", required=True, help="Logical endpoint name from the manifest.")
-@click.option("--candidate", help="Deployment to promote [default: the one with less traffic].")
+@click.option(
+    "--candidate",
+    help="Deployment to promote [default: rollout.candidate, else the one deployment whose "
+    "model is not the stable alias].",
+)
 @click.option("--to", "to", type=click.IntRange(1, 100), help="Stop after the step at PERCENT.")
 @click.option("--step", is_flag=True, help="Run exactly one step, then exit 0 (one per CI job).")
 @state_dir_option
@@ -59,7 +64,7 @@ def promote(
 
     Exits 4 when a gate fails and traffic was rolled back to the last good split.
     """
-    target, policy, stack, spec_hash = deployer.rollout_context(files, endpoint)
+    target, policy, stack, spec_hash, named = deployer.rollout_context(files, endpoint)
     locking = lock_request(lock, lock_timeout, *files, "--endpoint", endpoint)
     try:
         with (
@@ -73,12 +78,13 @@ def promote(
                 endpoint=endpoint,
                 endpoint_spec_hash=spec_hash,
                 candidate=candidate,
+                default_candidate=named,
                 to=to,
                 step=step,
                 store=deployer.promotion_store_for(target, stack, state_dir),
                 reporter=_reporter(output),
             )
-    except PromotionRolledBack as exc:
+    except (PromotionRolledBack, PromotionStopped) as exc:
         _render(exc.result, output)
         raise
     _render(result, output)
@@ -99,8 +105,9 @@ def rollback(
     lock_timeout: float,
     output: str,
 ) -> None:
-    """Put all traffic of ENDPOINT back on its last fully promoted deployment."""
-    target, _policy, stack, _hash = deployer.rollout_context(files, endpoint)
+    """Give ENDPOINT's stable deployment back its traffic, redeploying it if a completed
+    promotion removed it."""
+    target, _policy, stack, _hash, _named = deployer.rollout_context(files, endpoint)
     locking = lock_request(lock, lock_timeout, *files, "--endpoint", endpoint)
     with deployer.stack_locked(target, locking):
         result = api.rollback(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from vertexdeploy.manifest.spec_base import Fraction, Spec
+
+# How many bakes' worth a step may wait for min_requests when max_bake_seconds is unset.
+DEFAULT_MAX_BAKE_FACTOR = 3
 
 
 class GatesSpec(Spec):
@@ -22,10 +25,32 @@ class GatesSpec(Spec):
 class RolloutSpec(Spec):
     """How `vertexdeploy promote` walks a candidate deployment to 100%."""
 
+    # Added after promotion state digests were first stored: left out of digests at default.
+    ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"candidate", "max_bake_seconds", "on_insufficient_traffic"}
+    )
+
     strategy: Literal["canary", "linear", "all-at-once"] = "canary"
     steps: tuple[int, ...] = (5, 20, 50, 100)
     increment: int | None = Field(default=None, ge=1, le=100)
-    bake_seconds: float = Field(default=300.0, ge=0.0)
+    bake_seconds: float = Field(default=300.0, ge=0.0, allow_inf_nan=False)
+    max_bake_seconds: float | None = Field(
+        default=None,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="How long a step may bake while the candidate has fewer than "
+        "min_requests requests [default: 3 x bake_seconds].",
+    )
+    on_insufficient_traffic: Literal["wait", "rollback", "fail"] = Field(
+        default="rollback",
+        description="Still fewer than min_requests at max_bake_seconds: roll back, stop "
+        "with traffic where it is (fail), or wait for the requests without a limit (wait).",
+    )
+    candidate: str | None = Field(
+        default=None,
+        description="The deployment `promote` walks [default: the one deployment whose "
+        "model is not the stable alias].",
+    )
     keep_previous: bool = False
     gates: GatesSpec = Field(default_factory=GatesSpec)
 
@@ -39,7 +64,24 @@ class RolloutSpec(Spec):
                 raise ValueError("steps must rise strictly, each in 1..100")
             if s[-1] != 100:
                 raise ValueError("the last step must be 100")
+        if self.max_bake_seconds is not None:
+            if self.on_insufficient_traffic == "wait":
+                raise ValueError(
+                    "on_insufficient_traffic 'wait' waits for min_requests without a limit; "
+                    "max_bake_seconds does not apply (remove one of them)"
+                )
+            if self.max_bake_seconds < self.bake_seconds:
+                raise ValueError("max_bake_seconds must be at least bake_seconds")
         return self
+
+    @property
+    def bake_limit(self) -> float:
+        """Longest a step bakes waiting for min_requests; inf for 'wait'."""
+        if self.on_insufficient_traffic == "wait":
+            return float("inf")
+        if self.max_bake_seconds is not None:
+            return self.max_bake_seconds
+        return self.bake_seconds * DEFAULT_MAX_BAKE_FACTOR
 
     def percentages(self) -> tuple[int, ...]:
         """The traffic percentages the candidate walks through, ending at 100."""

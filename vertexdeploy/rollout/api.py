@@ -20,7 +20,7 @@ from vertexdeploy.rollout.gates import (
     run_command_gate,
 )
 from vertexdeploy.rollout.reporter import NullReporter, Reporter
-from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
+from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack, PromotionStopped
 from vertexdeploy.rollout.splits import fmt_split, resolve_candidate, rollback_split, split_for
 from vertexdeploy.rollout.state import LocalStateStore, PromotionState, StateStore, StepRecord
 from vertexdeploy.rollout.summary import append_step_summary
@@ -43,6 +43,7 @@ def promote(
     endpoint: str,
     endpoint_spec_hash: str,
     candidate: str | None = None,
+    default_candidate: Callable[[], str] | None = None,
     to: int | None = None,
     step: bool = False,
     state_dir: StateDir = None,
@@ -53,11 +54,15 @@ def promote(
     command_runner: CommandRunner = run_command_gate,
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
 ) -> PromotionResult:
-    """Walk ``candidate`` (or the resolved one) through the policy's steps.
+    """Walk ``candidate`` through the policy's steps.
 
-    ``to`` stops after the step equal to it; ``step`` runs exactly one step. Progress is
-    persisted after every step (in ``store``, else in ``state_dir``) so the next call
-    continues where this one stopped.
+    Without ``candidate`` a recorded promotion in progress carries on; otherwise a new one
+    walks ``default_candidate()`` (the CLI's reads the manifest), else a guess from the live
+    split (library callers without a manifest). ``to`` stops after the step equal to it;
+    ``step`` runs exactly one step. Progress is persisted after every step (in ``store``,
+    else in ``state_dir``) so the next call continues where this one stopped. Raises
+    :class:`PromotionRolledBack` (exit 4) or, with ``on_insufficient_traffic: fail``,
+    :class:`PromotionStopped` (exit 1, traffic left where it is).
     """
     reporter = reporter or NullReporter()
     states = _store(store, state_dir, stack)
@@ -79,6 +84,8 @@ def promote(
             done.state_file = path if prior else ""
             _report(done, reporter)
             return done
+        if candidate is None and default_candidate is not None:
+            candidate = default_candidate()
         retired = prior.stable if prior and prior.status == "promoted" else None
         state = _start(
             live,
@@ -103,6 +110,8 @@ def promote(
         target=target,
         gates=policy.gates,
         bake_seconds=policy.bake_seconds,
+        bake_limit=policy.bake_limit,
+        on_insufficient_traffic=policy.on_insufficient_traffic,
         store=states,
         reporter=reporter,
         sleep=sleep,
@@ -111,10 +120,12 @@ def promote(
         command_timeout=command_timeout,
     )
     ran = walker.run(state, stop_index=stop_index, max_steps=1 if step else None)
-    result = PromotionResult.from_state(state, ran, notes, path)
+    result = PromotionResult.from_state(state, ran, notes, path, before=live)
     append_step_summary(result)
     if result.status == "rolled_back":
         raise PromotionRolledBack(result)
+    if ran and not ran[-1].passed:
+        raise PromotionStopped(result)
     return result
 
 
@@ -153,6 +164,7 @@ def _resume(
         )
         return None
     state = prior
+    state.reason = ""  # a step stopped for want of traffic is baked again
     drifted = live != state.current_split
     if drifted:
         notes.append(
@@ -193,12 +205,13 @@ def _finished(
     if (
         prior is not None
         and prior.status == "promoted"
-        and live.get(prior.candidate) == 100
+        and prior.candidate in live
+        and live.get(prior.stable, 0) == 0
         and candidate in (None, prior.candidate)
         and set(live) <= set(prior.initial_split)
     ):
         notes.append(f"{prior.candidate!r} was already promoted")
-        return PromotionResult.from_state(prior, [], notes, "")
+        return PromotionResult.from_state(prior, [], notes, "", before=live)
     if candidate is not None:
         return None
     carrying = [k for k, v in live.items() if v > 0]
@@ -259,10 +272,12 @@ def rollback(
     reporter: Reporter | None = None,
     now: Callable[[], float] = time.time,
 ) -> PromotionResult:
-    """Put all traffic back on the last fully promoted deployment.
+    """Give the promotion's stable deployment back the traffic the candidate took from it.
 
-    During or after a failed promotion that is its stable; after a completed one, its
-    candidate. Other deployments are left deployed, at 0%.
+    In progress, rolled back, or completed alike: after a completed promotion the stable
+    was usually undeployed, so it is deployed again first (``target.redeploy``, from the
+    manifest) and only then does traffic move. Other deployments keep their share; the
+    candidate stays deployed at 0%.
     """
     reporter = reporter or NullReporter()
     states = _store(store, state_dir, stack)
@@ -270,24 +285,31 @@ def rollback(
     path = states.where(endpoint)
     if state is None:
         raise UsageError(f"no promotion is recorded for {stack}/{endpoint} ({path})")
-    keep = state.candidate if state.status == "promoted" else state.stable
-    live = target.current_split(endpoint)
-    if keep not in live:
-        raise UsageError(
-            f"{keep!r}, the last fully promoted deployment, is no longer deployed "
-            f"on {endpoint} (deployed: {', '.join(sorted(live)) or 'none'})"
-        )
-    split = {name: 0 for name in live} | {keep: 100}
+    keep, candidate = state.stable, state.candidate
+    before = target.current_split(endpoint)
+    live = dict(before)
     notes: list[str] = []
+    if keep not in live:
+        reporter.info(f"redeploying {keep}, which the promotion of {candidate} undeployed")
+        target.redeploy(endpoint, keep)
+        live = target.current_split(endpoint)
+    if candidate in live:
+        split = rollback_split(live, candidate, keep)
+    else:
+        split = dict(live)
+        if sum(v for k, v in live.items() if k != keep) == 0:
+            split[keep] = 100
     if split == live:
-        notes.append(f"all traffic is already on {keep!r}")
+        notes.append(f"{candidate!r} carries no traffic; {fmt_split(live)} already")
+        reporter.info(f"note: {notes[-1]}")
     else:
         reporter.info(f"rolling back: {fmt_split(live)} -> {fmt_split(split)}")
         target.set_split(endpoint, split)
+    if split != before or state.status != "rolled_back":
         t = now()
         state.history.append(
             StepRecord(
-                percent=split.get(state.candidate, 0),
+                percent=split.get(candidate, 0),
                 split=split,
                 started_at=t,
                 finished_at=t,
@@ -295,12 +317,16 @@ def rollback(
                 note="manual rollback",
             )
         )
-        if state.status != "promoted":
-            state.status = "rolled_back"
-            state.reason = "rolled back by hand"
+        state.reason = (
+            "rolled back by hand after the promotion completed"
+            if state.status == "promoted"
+            else "rolled back by hand"
+        )
+        state.status = "rolled_back"
+    state.undeployed = [d for d in state.undeployed if d not in split]
     state.current_split = split
     state.updated_at = now()
     states.save(state)
-    result = PromotionResult.from_state(state, [], notes, path)
+    result = PromotionResult.from_state(state, [], notes, path, before=before)
     append_step_summary(result)
     return result

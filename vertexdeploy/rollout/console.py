@@ -48,4 +48,4 @@ class RichReporter:
     def gates(self, percent: int, results: Sequence[GateResult]) -> None:
         for g in results:
             mark = "[green]PASS[/]" if g.passed else "[red]FAIL[/]"
-            self.console.print(f"  {mark} {g.name}: {g.message}", highlight=False)
+            self.console.print(f"  at {percent}%: {mark} {g.name}: {g.message}", highlight=False)

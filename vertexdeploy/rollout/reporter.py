@@ -83,4 +83,4 @@ class PlainReporter:
 
     def gates(self, percent: int, results: Sequence[GateResult]) -> None:
         for g in results:
-            self._emit(f"  {gate_line(g)}")
+            self._emit(f"  at {percent}%: {gate_line(g)}")

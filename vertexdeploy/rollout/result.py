@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vertexdeploy.errors import RolloutAborted
+from vertexdeploy.errors import ExitCode, RolloutAborted, VertexDeployError
 from vertexdeploy.rollout.gates import GateResult
 from vertexdeploy.rollout.reporter import gate_line
-from vertexdeploy.rollout.splits import fmt_split
+from vertexdeploy.rollout.splits import Change, changed_shares, fmt_changes, fmt_split
 from vertexdeploy.rollout.state import PromotionState, StepRecord
 
 Outcome = Literal["in_progress", "promoted", "rolled_back", "noop"]
@@ -27,6 +27,7 @@ class PromotionResult:
     steps: list[int] = field(default_factory=list)
     step_index: int = 0
     split: dict[str, int] = field(default_factory=dict)
+    before: dict[str, int] = field(default_factory=dict)  # the live split this run found
     last_good_split: dict[str, int] = field(default_factory=dict)
     ran: list[StepRecord] = field(default_factory=list)
     undeployed: list[str] = field(default_factory=list)
@@ -36,7 +37,13 @@ class PromotionResult:
 
     @classmethod
     def from_state(
-        cls, state: PromotionState, ran: list[StepRecord], notes: list[str], state_file: str
+        cls,
+        state: PromotionState,
+        ran: list[StepRecord],
+        notes: list[str],
+        state_file: str,
+        *,
+        before: dict[str, int] | None = None,
     ) -> PromotionResult:
         return cls(
             stack=state.stack,
@@ -47,6 +54,7 @@ class PromotionResult:
             steps=list(state.steps),
             step_index=state.step_index,
             split=dict(state.current_split),
+            before=dict(state.current_split if before is None else before),
             last_good_split=dict(state.last_good_split),
             ran=list(ran),
             undeployed=list(state.undeployed),
@@ -54,6 +62,11 @@ class PromotionResult:
             notes=list(notes),
             state_file=state_file,
         )
+
+    @property
+    def changes(self) -> list[Change]:
+        """Every deployment whose share this run changed (None: not deployed)."""
+        return changed_shares(self.before, self.split) if self.before else []
 
     @property
     def failed_gates(self) -> list[GateResult]:
@@ -65,10 +78,15 @@ class PromotionResult:
         if self.status == "noop":
             return f"{where}: nothing to promote"
         if self.status == "promoted":
-            return f"{where}: {self.candidate} promoted to 100%"
+            share = self.split.get(self.candidate, 0)
+            if share == 100:
+                return f"{where}: {self.candidate} promoted to 100%"
+            return f"{where}: {self.candidate} promoted to all of {self.stable}'s share ({share}%)"
         if self.status == "rolled_back":
             return f"{where}: {self.candidate} rolled back to {fmt_split(self.split)}"
         done = self.step_index
+        if self.reason:
+            return f"{where}: {self.candidate} stopped at {self.split.get(self.candidate, 0)}%"
         return (
             f"{where}: {self.candidate} at {self.split.get(self.candidate, 0)}% "
             f"({done}/{len(self.steps)} steps passed)"
@@ -84,6 +102,8 @@ class PromotionResult:
             "steps": self.steps,
             "step_index": self.step_index,
             "split": self.split,
+            "before": self.before,
+            "changed": [{"deployment": n, "before": b, "after": a} for n, b, a in self.changes],
             "last_good_split": self.last_good_split,
             "ran": [r.to_dict() for r in self.ran],
             "undeployed": self.undeployed,
@@ -95,17 +115,18 @@ class PromotionResult:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def to_text(self) -> str:
-        lines = [f"note: {n}" for n in self.notes]
-        for r in self.ran:
+    def to_text(self, *, log: bool = True) -> str:
+        """Notes, steps and gates (unless a reporter already logged them), then the outcome."""
+        lines = [f"note: {n}" for n in self.notes] if log else []
+        for r in self.ran if log else []:
             verdict = "passed" if r.passed else "FAILED"
             lines.append(f"step {r.percent}% ({fmt_split(r.split)}): {verdict}")
             lines.extend(f"  {gate_line(g)}" for g in r.gates)
         lines.append(self.headline)
         if self.reason:
             lines.append(f"reason: {self.reason}")
-        if self.undeployed:
-            lines.append(f"undeployed: {', '.join(self.undeployed)}")
+        if self.changes:
+            lines.append(f"traffic: {fmt_changes(self.changes)}")
         if self.status == "in_progress" and self.step_index < len(self.steps):
             lines.append(
                 f"next step: {self.steps[self.step_index]}% (run promote again to continue)"
@@ -119,3 +140,14 @@ class PromotionRolledBack(RolloutAborted):
     def __init__(self, result: PromotionResult) -> None:
         self.result = result
         super().__init__(result.headline + (f": {result.reason}" if result.reason else ""))
+
+
+class PromotionStopped(VertexDeployError):
+    """Too few requests by max_bake_seconds under ``on_insufficient_traffic: fail``: traffic
+    stays where it is and the promotion resumes at the same step (exit 1)."""
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, result: PromotionResult) -> None:
+        self.result = result
+        super().__init__(f"{result.headline}: {result.reason}")

@@ -26,8 +26,9 @@ def check_split(split: Split) -> None:
 def resolve_candidate(split: Split, candidate: str | None = None) -> tuple[str, str]:
     """Return (candidate, stable) for a live split.
 
-    Without an explicit candidate: the deployment with the smallest nonzero share when
-    several carry traffic, else the single 0% deployment beside the 100% holder. Stable is
+    Without an explicit candidate (library callers with no manifest; the CLI always names
+    one, see ``roles.manifest_candidate``): the deployment with the smallest nonzero share
+    when several carry traffic, else the single 0% deployment beside the 100% holder. Stable is
     the largest other holder: the one whose traffic the candidate takes and which is
     undeployed at 100%.
     """
@@ -70,28 +71,42 @@ def _default_candidate(split: Split) -> str:
 
 
 def split_for(base: Split, candidate: str, stable: str, percent: int) -> Split:
-    """The split giving ``candidate`` exactly ``percent``.
+    """The split giving ``candidate`` ``percent``, all of it taken from stable.
 
-    Other deployments keep their share from ``base``; the candidate's gain comes from
-    stable. Only when stable has nothing left do the others give way, largest first.
+    Other deployments keep their share from ``base``: a promotion replaces stable and
+    nothing else, so the candidate gets at most what it and stable hold together (at 100,
+    all of stable's share).
     """
     if candidate not in base or stable not in base:
         raise ValueError(f"{candidate!r} and {stable!r} must both be in {base!r}")
     if not 0 <= percent <= 100:
         raise ValueError(f"percent {percent} outside 0..100")
+    pool = base[candidate] + base[stable]
     out = dict(base)
-    out[candidate] = percent
-    others = [k for k in out if k not in (candidate, stable)]
-    out[stable] = 100 - percent - sum(out[k] for k in others)
-    deficit = -out[stable]
-    if deficit > 0:
-        out[stable] = 0
-        for name in sorted(others, key=lambda k: (-out[k], k)):
-            take = min(deficit, out[name])
-            out[name] -= take
-            deficit -= take
+    out[candidate] = min(percent, pool)
+    out[stable] = pool - out[candidate]
     check_split(out)
     return out
+
+
+Change = tuple[str, int | None, int | None]
+
+
+def changed_shares(before: Split, after: Split) -> list[Change]:
+    """(deployment, share before, share after) for every deployment whose share changed;
+    None before means (re)deployed since, None after means undeployed."""
+    names = sorted(set(before) | set(after))
+    return [(n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)]
+
+
+def fmt_changes(changes: list[Change]) -> str:
+    """'blue 95% -> undeployed, green 5% -> 100%, stable redeployed -> 100%'."""
+    parts = []
+    for name, before, after in changes:
+        was = "redeployed" if before is None else f"{before}%"
+        now = "undeployed" if after is None else f"{after}%"
+        parts.append(f"{name} {was} -> {now}")
+    return ", ".join(parts)
 
 
 def rollback_split(base: Split, candidate: str, stable: str) -> Split:

@@ -6,7 +6,7 @@ import os
 from datetime import datetime, timezone
 
 from vertexdeploy.rollout.result import PromotionResult
-from vertexdeploy.rollout.splits import fmt_split
+from vertexdeploy.rollout.splits import fmt_changes, fmt_split
 
 ICON = {"promoted": "✅", "rolled_back": "❌", "in_progress": "⏳", "noop": "➖"}
 
@@ -49,8 +49,8 @@ def render_markdown(result: PromotionResult) -> str:
     out.append(f"**Outcome:** {result.headline}")
     if result.reason:
         out.append(f"  \n**Reason:** {result.reason}")
-    if result.undeployed:
-        out.append(f"  \n**Undeployed:** {', '.join(result.undeployed)}")
+    if result.changes:
+        out.append(f"  \n**Traffic changed:** {fmt_changes(result.changes)}")
     return "\n".join(out) + "\n\n"
 
 

@@ -49,7 +49,9 @@ class RolloutTarget(Protocol):
     with 0. ``set_split`` receives splits that sum to exactly 100 and name only deployed
     models. ``disagreement`` returns None when the backend cannot compare predictions.
     ``capabilities`` is a subset of :data:`CAPABILITIES`; gates needing anything missing
-    are refused before the walk starts.
+    are refused before the walk starts. ``redeploy`` deploys a deployment the manifest
+    describes again, with no traffic (rollback after a completed promotion); it raises
+    UsageError when the manifest no longer has it.
     """
 
     capabilities: frozenset[str]
@@ -67,3 +69,5 @@ class RolloutTarget(Protocol):
     ) -> Disagreement | None: ...
 
     def undeploy(self, endpoint: str, deployment: str) -> None: ...
+
+    def redeploy(self, endpoint: str, deployment: str) -> None: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from vertexdeploy.manifest.spec import GatesSpec
 from vertexdeploy.rollout.gates import (
@@ -27,6 +28,10 @@ from vertexdeploy.rollout.state import LocalStateStore, PromotionState, StateSto
 from vertexdeploy.rollout.target import RolloutTarget, WindowMetrics
 
 TICK_SECONDS = 1.0
+# While waiting for min_requests, look at the window again this often (at most): Cloud
+# Monitoring samples Vertex's metrics every 60 s, so looking more often learns nothing.
+RECHECK_SECONDS = 60.0
+STARVED = "insufficient traffic"
 
 
 @dataclass
@@ -36,6 +41,8 @@ class Walker:
     target: RolloutTarget
     gates: GatesSpec
     bake_seconds: float
+    bake_limit: float = 0.0  # longest bake while min_requests is unmet (inf: no limit)
+    on_insufficient_traffic: Literal["wait", "rollback", "fail"] = "rollback"
     state_dir: str | os.PathLike[str] | None = None  # used when no store is given
     reporter: Reporter = field(default_factory=NullReporter)
     sleep: Callable[[float], None] = lambda _s: None
@@ -58,7 +65,10 @@ class Walker:
             record = self.step(state)
             ran.append(record)
             if not record.passed:
-                self.roll_back(state, record)
+                if record.note == STARVED and self.on_insufficient_traffic == "fail":
+                    self.stop(state, record)
+                else:
+                    self.roll_back(state, record)
                 return ran
             state.last_good_split = dict(record.split)
             state.step_index += 1
@@ -79,9 +89,21 @@ class Walker:
         state.current_split = split
         self.save(state)
         since = self.now()
-        self.bake(percent)
+        self.bake(percent, self.bake_seconds)
+        waited = self.bake_seconds  # counted as well as measured: a lagging clock still ends
+        results, starved = self.judge(state, percent, since, self.now())
+        while starved and waited < self.bake_limit:
+            more = min(max(self.bake_seconds, TICK_SECONDS), RECHECK_SECONDS)
+            more = min(more, self.bake_limit - waited)
+            bound = f" of at most {self.bake_limit:g}s" if self.bake_limit < float("inf") else ""
+            self.reporter.info(
+                f"only {results[0].observed} of {self.gates.min_requests} requests so far; "
+                f"baking at {percent}% for {more:g}s more (waited {waited:g}s{bound})"
+            )
+            self.bake(percent, more)
+            waited += more
+            results, starved = self.judge(state, percent, since, self.now())
         until = self.now()
-        results = self.judge(state, percent, since, until)
         self.reporter.gates(percent, results)
         record = StepRecord(
             percent=percent,
@@ -90,13 +112,13 @@ class Walker:
             finished_at=until,
             passed=all(g.passed for g in results),
             gates=results,
+            note=STARVED if starved else "",
         )
         state.history.append(record)
         return record
 
-    def bake(self, percent: int) -> None:
-        """Wait bake_seconds, reporting a countdown; robust to a clock that lags sleep."""
-        total = self.bake_seconds
+    def bake(self, percent: int, total: float) -> None:
+        """Wait ``total`` seconds, reporting a countdown; robust to a clock that lags sleep."""
         start = self.now()
         slept = 0.0
         self.reporter.bake(percent, total, total)
@@ -111,7 +133,13 @@ class Walker:
 
     def judge(
         self, state: PromotionState, percent: int, since: float, until: float
-    ) -> list[GateResult]:
+    ) -> tuple[list[GateResult], bool]:
+        """The gates' verdicts, and whether the only thing missing is traffic.
+
+        Starved means min_requests failed and no other gate failed on evidence (a
+        disagreement with no common samples is no evidence either); any other failure acts
+        at once, however few requests there were.
+        """
         metrics = self.target.window_metrics(state.endpoint, since, until)
         candidate = metrics.get(state.candidate, WindowMetrics(0, 0, None))
         disagreement = None
@@ -120,8 +148,13 @@ class Walker:
                 state.endpoint, state.candidate, state.stable, since, until
             )
         results = evaluate(self.gates, Evidence(candidate, disagreement))
+        no_samples = disagreement is not None and disagreement.samples == 0
+        failed = {g.name for g in results if not g.passed}
+        starved = "min_requests" in failed and failed <= (
+            {"min_requests", "max_disagreement"} if no_samples else {"min_requests"}
+        )
         if self.gates.command:
-            if all(g.passed for g in results):
+            if not failed:
                 env = command_env(
                     stack=state.stack,
                     endpoint=state.endpoint,
@@ -132,9 +165,9 @@ class Walker:
                     until=until,
                 )
                 results.append(self.command_runner(self.gates.command, env, self.command_timeout))
-            else:
+            elif not starved:
                 self.reporter.info("command gate not run: a metric gate already failed")
-        return results
+        return results, starved
 
     def roll_back(self, state: PromotionState, record: StepRecord) -> None:
         """Traffic back to the last good split, and say which gate failed and why."""
@@ -148,8 +181,19 @@ class Walker:
         state.status = "rolled_back"
         self.save(state)
 
+    def stop(self, state: PromotionState, record: StepRecord) -> None:
+        """on_insufficient_traffic 'fail': leave traffic where it is, resumable at this step."""
+        waited = record.finished_at - record.started_at
+        state.reason = (
+            f"at {record.percent}%: too few requests after {waited:g}s "
+            f"({record.gates[0].message}); traffic left at {fmt_split(state.current_split)}: "
+            "run promote again to bake this step again, or rollback"
+        )
+        self.reporter.warn(f"stopping: {state.reason}")
+        self.save(state)
+
     def finalize(self, state: PromotionState) -> None:
-        """Candidate holds 100%: undeploy stable unless the policy keeps it."""
+        """Candidate holds all of stable's share: undeploy stable unless the policy keeps it."""
         live = self.target.current_split(state.endpoint)
         keep = state.keep_previous
         if not keep and state.stable in live:
@@ -169,4 +213,6 @@ class Walker:
             state.current_split = dict(live)
         state.status = "promoted"
         self.save(state)
-        self.reporter.info(f"{state.candidate} promoted to 100%")
+        self.reporter.info(
+            f"{state.candidate} promoted to {state.current_split.get(state.candidate, 0)}%"
+        )
