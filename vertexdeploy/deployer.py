@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,19 +18,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from vertexdeploy.backends.rollout_target import RolloutTargetImpl
     from vertexdeploy.rollout.state import StateStore
 
 from vertexdeploy.apply import ApplyResult, execute_plan
 from vertexdeploy.apply.report import Reporter
 from vertexdeploy.backends.stack_lock import LockInfo, LockRequest, StackLock
-from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.desired import build_desired, with_promotions
 from vertexdeploy.errors import PlanStaleError, UsageError
+from vertexdeploy.kinds.backend import VertexBackend
 from vertexdeploy.manifest import LoadedManifest, load_manifest
 from vertexdeploy.manifest.placement import shown_project
-from vertexdeploy.manifest.spec import EndpointSpec, RolloutSpec
 from vertexdeploy.plan import LiveState, Plan, diff
+from vertexdeploy.promotions import clear_promotions, endpoint_spec, promotion_overrides
+from vertexdeploy.promotions import mirroring as mirroring  # the CLI's one facade
+from vertexdeploy.promotions import promotion_store as promotion_store
+from vertexdeploy.promotions import promotion_store_for as promotion_store_for
+from vertexdeploy.promotions import rollout_context as rollout_context
 from vertexdeploy.status import StatusReport, build_status
 
 
@@ -75,63 +77,6 @@ def read_state_file(path: str) -> LiveState:
         raise UsageError(
             f"{path}: not a state file ({STATE_FILE_HELP}): {where}: {first['msg']}"
         ) from None
-
-
-def _note(message: str) -> None:
-    """One-off notices (a migrated state file) go to stderr, never into rendered output."""
-    print(f"note: {message}", file=sys.stderr)
-
-
-def promotion_store(backend: VertexBackend, state_dir: str | None = None) -> StateStore:
-    """The stack's promotion state: objects in its staging bucket (see docs/state.md).
-
-    ``state_dir`` (else $VERTEXDEPLOY_STATE_DIR, else .vertexdeploy/promotions) is only
-    the folder older releases wrote, moved into the bucket the first time it is read.
-    """
-    from vertexdeploy.backends.state_store import BucketStateStore
-    from vertexdeploy.rollout.state import LocalStateStore
-
-    return BucketStateStore(
-        backend.storage,
-        backend.conn.staging_bucket,
-        backend.stack,
-        call=backend.api.call,
-        legacy=LocalStateStore(state_dir, backend.stack),
-        notify=_note,
-        create_bucket=backend.conn.local,
-    )
-
-
-def promotion_store_for(target: object, stack: str, state_dir: str | None = None) -> StateStore:
-    """The store of a rollout target's backend; a local dir for targets without one (fakes)."""
-    from vertexdeploy.rollout.state import LocalStateStore
-
-    backend = getattr(target, "backend", None)
-    if isinstance(backend, VertexBackend):
-        return promotion_store(backend, state_dir)
-    return LocalStateStore(state_dir, stack)
-
-
-def promotion_overrides(
-    loaded: LoadedManifest, store: StateStore, live: LiveState | None = None
-) -> dict[str, Any]:
-    """Endpoints whose traffic a recorded promotion holds (see docs/promotion.md).
-
-    With ``live`` only endpoints that exist hold one: an endpoint destroyed or deleted by
-    hand is created as the manifest says, whatever a record left behind claims.
-    """
-    from vertexdeploy.rollout.state import endpoint_spec_hash, override_from
-
-    exists = {r.name for r in live.of_kind("endpoint")} if live is not None else None
-    recorded = set(store.endpoints())  # one listing, not one read per endpoint
-    found = {}
-    for ep in loaded.spec.endpoints:
-        if ep.name not in recorded or (exists is not None and ep.name not in exists):
-            continue
-        override = override_from(store, ep.name, endpoint_spec_hash(ep))
-        if override is not None:
-            found[ep.name] = override
-    return found
 
 
 def plan_against(
@@ -198,7 +143,7 @@ class LivePlan:
 def connected(files: Sequence[str]) -> tuple[LoadedManifest, VertexBackend]:
     """The manifest and its target's backend. A project found only through the
     credentials is written into the manifest, so plans show where they go."""
-    from vertexdeploy.backends.connect import backend_for
+    from vertexdeploy.kinds.backend import backend_for
 
     loaded = load_manifest(files)
     backend = backend_for(loaded.spec)
@@ -345,14 +290,6 @@ def _model_names(live: LiveState) -> tuple[str, ...]:
     return tuple(sorted({r.meta["name"] for r in live.of_kind("model_version")}))
 
 
-def clear_promotions(store: StateStore) -> list[str]:
-    """Remove every recorded promotion of the stack; returns the endpoints cleared."""
-    cleared = [ep for ep in store.endpoints() if store.delete(ep)]
-    for ep in cleared:
-        _note(f"removed the promotion state {store.where(ep)}")
-    return cleared
-
-
 def _destroy_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
     m = loaded.spec
     return diff(
@@ -369,7 +306,7 @@ def _destroy_plan(loaded: LoadedManifest, live: LiveState) -> Plan:
 
 def force_unlock(files: Sequence[str], lock_id: str) -> LockInfo:
     """Remove a stale stack lock; only the one whose id is ``lock_id``. Returns its holder."""
-    from vertexdeploy.backends.connect import backend_for
+    from vertexdeploy.kinds.backend import backend_for
 
     lock = stack_lock_of(backend_for(load_manifest(files).spec))
     return lock.force_unlock(lock_id)
@@ -383,10 +320,10 @@ def status(files: Sequence[str]) -> StatusReport:
 
 def predict(files: Sequence[str], endpoint: str, instances: list[Any]) -> dict[str, Any]:
     """Online prediction through the endpoint of the manifest's target."""
-    from vertexdeploy.backends.connect import backend_for
+    from vertexdeploy.kinds.backend import backend_for
 
     loaded = load_manifest(files)
-    _endpoint_spec(loaded, endpoint)
+    endpoint_spec(loaded, endpoint)
     backend = backend_for(loaded.spec)
     result = backend.predict(endpoint, instances)
     return result | served_by(loaded, backend.read_live(), endpoint, result["deployed_model_id"])
@@ -413,46 +350,3 @@ def served_by(
         for r in build_desired(loaded).of_kind("model_version")
     }
     return {"deployment": dep.name, "version": refs.get(key)}
-
-
-def _endpoint_spec(loaded: LoadedManifest, name: str) -> EndpointSpec:
-    spec = loaded.spec.endpoint(name)
-    if spec is None:
-        known = ", ".join(e.name for e in loaded.spec.endpoints) or "none"
-        raise UsageError(f"no endpoint {name!r} in the manifest (endpoints: {known})")
-    return spec
-
-
-def rollout_context(
-    files: Sequence[str], endpoint: str
-) -> tuple[RolloutTargetImpl, RolloutSpec, str, str, Callable[[], str]]:
-    """What `promote` and `rollback` need: a target, the policy, the stack, the spec hash,
-    and the candidate the manifest names (asked for only when a promotion starts).
-
-    The target can deploy the manifest's deployments again (a rollback after a promotion
-    undeployed stable); their desired state is built only then.
-    """
-    from vertexdeploy.backends.connect import backend_for
-    from vertexdeploy.backends.rollout_target import rollout_target
-    from vertexdeploy.kinds.deployment import address as deployment_address
-    from vertexdeploy.rollout.roles import manifest_candidate
-    from vertexdeploy.rollout.state import endpoint_spec_hash
-
-    loaded = load_manifest(files)
-    spec = _endpoint_spec(loaded, endpoint)
-    policy = spec.rollout or RolloutSpec()
-    mirror = 0.5 if policy.gates.max_disagreement is not None else 0.0
-
-    def desired(ep: str, logical: str) -> dict[str, Any] | None:
-        found = build_desired(loaded).resources.get(deployment_address(ep, logical))
-        return dict(found.attrs) if found is not None else None
-
-    target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror, desired=desired)
-    candidate = functools.partial(manifest_candidate, loaded.spec, spec)
-    return target, policy, loaded.spec.stack, endpoint_spec_hash(spec), candidate
-
-
-def mirroring(target: object, endpoint: str) -> AbstractContextManager[None]:
-    """While a walk runs, let the target compare candidate and stable (if it can)."""
-    start = getattr(target, "mirroring", None)
-    return start(endpoint) if start is not None else nullcontext()

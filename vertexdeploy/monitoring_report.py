@@ -116,7 +116,7 @@ def feature_rows(stats: Sequence[dict[str, Any]], names: dict[str, str]) -> list
 
 def monitoring_report(files: Sequence[str], endpoint: str) -> MonitoringReport:
     """The endpoint's monitoring results, as the job's runs so far computed them."""
-    from vertexdeploy.backends.connect import backend_for
+    from vertexdeploy.kinds.backend import backend_for
 
     loaded = load_manifest(files)
     spec = loaded.spec.endpoint(endpoint)

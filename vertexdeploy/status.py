@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vertexdeploy.backends.vertex import VertexBackend
+from vertexdeploy.kinds.backend import VertexBackend
 from vertexdeploy.plan.model import Action, Plan
 
 _DRIFT = {

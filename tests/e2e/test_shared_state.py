@@ -13,8 +13,8 @@ import pytest
 from e2e_support import QUICKSTART, ROOT, Emu
 
 from vertexdeploy import deployer
-from vertexdeploy.backends.connect import backend_for
 from vertexdeploy.backends.state_store import BucketStateStore
+from vertexdeploy.kinds.backend import backend_for
 from vertexdeploy.manifest import load_manifest
 from vertexdeploy.rollout.state import (
     LocalStateStore,

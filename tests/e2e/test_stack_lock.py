@@ -17,11 +17,10 @@ from google.api_core import exceptions as gexc
 from inventory import inventory
 
 from vertexdeploy import deployer
-from vertexdeploy.backends.connect import backend_for
 from vertexdeploy.backends.stack_lock import LockInfo, LockRequest, StackLock
-from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.emulator.faults import FaultRule
 from vertexdeploy.errors import LockHeld
+from vertexdeploy.kinds.backend import VertexBackend, backend_for
 from vertexdeploy.manifest import load_manifest
 
 LOCK_URI = "gs://quickstart-staging/vertexdeploy/quickstart/lock.json"

@@ -25,11 +25,11 @@ from test_rollout_e2e_gates import (
 
 from vertexdeploy import deployer
 from vertexdeploy.backends.metrics import MonitoringReader
-from vertexdeploy.backends.rollout_target import EmulatorRolloutTarget, VertexRolloutTarget
 from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
 from vertexdeploy.rollout import api
 from vertexdeploy.rollout.result import PromotionResult, PromotionRolledBack
+from vertexdeploy.rollout.targets import EmulatorRolloutTarget, VertexRolloutTarget
 
 FAILING = '''
 class Wrapped:

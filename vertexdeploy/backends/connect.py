@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from vertexdeploy.backends.vertex import Connection, VertexBackend
+from vertexdeploy.backends.api import Connection
 from vertexdeploy.errors import UsageError
 from vertexdeploy.manifest.placement import NO_PROJECT
 from vertexdeploy.manifest.spec import Manifest
@@ -73,14 +73,15 @@ def resolve_project(manifest: Manifest) -> str:
     raise UsageError(NO_PROJECT)
 
 
-def backend_for(manifest: Manifest) -> VertexBackend:
+def connection_for(manifest: Manifest) -> Connection:
+    """Where and how to reach the manifest's target: the emulator's URL and token, or the
+    regional Vertex AI endpoint in the resolved project."""
     project = resolve_project(manifest)
     endpoint, token = emulator_target() if manifest.target == "local" else (None, None)
-    conn = Connection(
+    return Connection(
         project=project,
         region=manifest.region,
         api_endpoint=endpoint,
         staging_bucket=manifest.staging_bucket,
         token=token,
     )
-    return VertexBackend(conn, manifest.stack)

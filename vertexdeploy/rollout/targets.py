@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from vertexdeploy.backends.vertex import VertexBackend
 from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.errors import BackendError, TransientBackendError, UsageError
+from vertexdeploy.kinds.backend import VertexBackend
 from vertexdeploy.rollout.target import Disagreement, WindowMetrics
 
 # (endpoint, deployment) -> the deployment's desired attrs from the manifest, or None.

@@ -11,6 +11,7 @@ from typing import Any
 
 from vertexdeploy.backends.api import Connection, VertexApi
 from vertexdeploy.backends.base import Progress
+from vertexdeploy.backends.connect import connection_for
 from vertexdeploy.backends.metrics import online_metrics
 from vertexdeploy.backends.monitoring_stats import monitoring_stats
 from vertexdeploy.backends.reader import read_snapshot
@@ -21,10 +22,16 @@ from vertexdeploy.kinds.deployment import address as deployment_address
 from vertexdeploy.kinds.deployment import deploy
 from vertexdeploy.kinds.endpoint_calls import undeploy
 from vertexdeploy.kinds.registry import BY_NAME, KINDS
+from vertexdeploy.manifest.spec import Manifest
 from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.state import LiveState
 
-__all__ = ["Connection", "VertexBackend"]
+__all__ = ["Connection", "VertexBackend", "backend_for"]
+
+
+def backend_for(manifest: Manifest) -> VertexBackend:
+    """The backend for a manifest's target (the local emulator or Vertex AI)."""
+    return VertexBackend(connection_for(manifest), manifest.stack)
 
 
 class VertexBackend:
