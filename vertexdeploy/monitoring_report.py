@@ -114,6 +114,27 @@ def feature_rows(stats: Sequence[dict[str, Any]], names: dict[str, str]) -> list
     return rows
 
 
+def current_rows(rows: list[FeatureResult], deployed: set[str]) -> list[FeatureResult]:
+    """Only what describes the endpoint now: deployed models still on it, and for each the
+    latest window any of its features has (an older window of one feature is stale)."""
+    latest: dict[str, float] = {}
+    for r in rows:
+        if r.deployed_model_id in deployed:
+            when = _seconds(r.window_end)
+            latest[r.deployed_model_id] = max(latest.get(r.deployed_model_id, when), when)
+    return [r for r in rows if latest.get(r.deployed_model_id) == _seconds(r.window_end)]
+
+
+def _seconds(text: str) -> float:
+    """An RFC 3339 time as seconds (text order is wrong once fractions appear)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def monitoring_report(files: Sequence[str], endpoint: str) -> MonitoringReport:
     """The endpoint's monitoring results, as the job's runs so far computed them."""
     from vertexdeploy.kinds.backend import backend_for
@@ -129,4 +150,4 @@ def monitoring_report(files: Sequence[str], endpoint: str) -> MonitoringReport:
     stats = backend.monitoring_stats(endpoint)
     names = {dm_id: logical for logical, dm_id in backend.deployed_ids(endpoint).items()}
     job = str(stats[0]["job"]) if stats else ""
-    return MonitoringReport(endpoint, job, feature_rows(stats, names))
+    return MonitoringReport(endpoint, job, current_rows(feature_rows(stats, names), set(names)))

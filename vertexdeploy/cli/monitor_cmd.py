@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from vertexdeploy.cli.common import echo_json, handle_errors, output_option
+from vertexdeploy.cli.common import echo_json, handle_errors, make_console, output_option
 from vertexdeploy.errors import ExitCode
 from vertexdeploy.monitoring_report import MonitoringReport, monitoring_report
 
@@ -17,10 +17,9 @@ RUN_NOTE = (
 
 
 def _render(report: MonitoringReport) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     if not report.rows:
         console.print(
             f"no monitoring results yet for endpoint {report.endpoint}: a job's first run "
