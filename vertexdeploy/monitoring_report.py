@@ -125,16 +125,6 @@ def current_rows(rows: list[FeatureResult], deployed: set[str]) -> list[FeatureR
     return [r for r in rows if latest.get(r.deployed_model_id) == _seconds(r.window_end)]
 
 
-def _seconds(text: str) -> float:
-    """An RFC 3339 time as seconds (text order is wrong once fractions appear)."""
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
 def monitoring_report(files: Sequence[str], endpoint: str) -> MonitoringReport:
     """The endpoint's monitoring results, as the job's runs so far computed them."""
     from vertexdeploy.kinds.backend import backend_for

@@ -118,13 +118,13 @@ def cross_check(
                 problems.append((("endpoints", ei, "traffic"), f"traffic sums to {total}, not 100"))
         if ep.rollout and len(ep.deployments) == 0:
             problems.append((("endpoints", ei, "rollout"), "a rollout needs deployments"))
-        named = ep.rollout.candidate if ep.rollout else None
-        if named and ep.deployments and named not in {d.name for d in ep.deployments}:
-            known = ", ".join(d.name for d in ep.deployments)
+        candidate = ep.rollout.candidate if ep.rollout else None
+        if candidate and ep.deployments and candidate not in {d.name for d in ep.deployments}:
+            listed = ", ".join(d.name for d in ep.deployments)
             problems.append(
                 (
                     ("endpoints", ei, "rollout", "candidate"),
-                    f"no deployment named {named!r} on this endpoint (deployments: {known})",
+                    f"no deployment named {candidate!r} on this endpoint (deployments: {listed})",
                 )
             )
         if (
