@@ -57,7 +57,10 @@ def test_destroy_asks_for_the_models_it_deletes(emu: Emu) -> None:
     assert not any(r["live"] for r in status["resources"])
 
 
-def test_status_and_predict_name_deployments_and_manifest_versions(emu: Emu) -> None:
+def test_status_and_predict_name_deployments_and_manifest_versions(
+    emu: Emu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cells on one line each
     only_stable = emu.write(
         "stable.yaml", "endpoints:\n  - name: iris\n    traffic: {stable: 100}\n"
     )
