@@ -28,7 +28,7 @@ from typing import Any
 from vertexdeploy import deployer
 from vertexdeploy.emulator.auth import TOKEN_ENV, auth_headers
 from vertexdeploy.emulator.server import EmulatorServer
-from vertexdeploy.plan.model import Action, Change, Plan
+from vertexdeploy.resources.changes import Action, Change, Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

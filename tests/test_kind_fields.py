@@ -14,8 +14,8 @@ from vertexdeploy.kinds import model_version, resource_pool
 from vertexdeploy.kinds.base import DependencyIndex, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext
 from vertexdeploy.manifest import load_manifest
-from vertexdeploy.plan.model import Action, Change
 from vertexdeploy.plan.planner import _compare
+from vertexdeploy.resources.changes import Action, Change
 
 KEY = "projects/demo-project/locations/europe-west4/keyRings/r/cryptoKeys/k"
 HEAD = """\

@@ -6,9 +6,9 @@ import pytest
 
 from vertexdeploy.kinds.base import Kind
 from vertexdeploy.kinds.registry import KINDS, problems
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action
-from vertexdeploy.plan.state import Kind as KindName
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action
+from vertexdeploy.resources.state import Kind as KindName
 
 
 def test_every_kind_has_a_handler_for_every_action_a_plan_can_hold() -> None:

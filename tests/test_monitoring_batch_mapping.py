@@ -15,10 +15,10 @@ from vertexdeploy.backends.api import to_dict
 from vertexdeploy.desired import build_desired
 from vertexdeploy.kinds import batch_fields, batch_job, monitoring, monitoring_fields
 from vertexdeploy.manifest import load_manifest
-from vertexdeploy.plan.model import Plan
 from vertexdeploy.plan.planner import diff
 from vertexdeploy.plan.render import render_change
-from vertexdeploy.plan.state import LiveState, Resource
+from vertexdeploy.resources.changes import Plan
+from vertexdeploy.resources.state import LiveState, Resource
 
 GOLDEN = Path(__file__).parent / "golden" / "digests.yaml"
 KEY = "projects/p/locations/us-central1/keyRings/r/cryptoKeys/k"

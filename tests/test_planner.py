@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vertexdeploy.plan import Action, LiveState, Plan, Resource, diff
-from vertexdeploy.plan.model import Change
+from vertexdeploy.resources.changes import Change
 
 
 def dep(ep: str, name: str, version: str = "v1", **kw: Any) -> Resource:

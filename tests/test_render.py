@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from vertexdeploy.plan.model import Action, Change, Plan
 from vertexdeploy.plan.render import field_lines, leaves, render_change, render_json
+from vertexdeploy.resources.changes import Action, Change, Plan
 
 BEFORE = {
     "skew": {"default": 0.3, "features": {"petal_length": 0.2, "sepal_width": 0.3}},

@@ -12,7 +12,7 @@ from typing import Any
 from vertexdeploy.kinds.desired_context import DesiredContext
 from vertexdeploy.kinds.registry import KINDS
 from vertexdeploy.manifest.loader import LoadedManifest
-from vertexdeploy.plan.state import LiveState, Resource
+from vertexdeploy.resources.state import LiveState, Resource
 
 
 def build_desired(loaded: LoadedManifest) -> LiveState:

@@ -35,7 +35,7 @@ def promotion_store(backend: VertexBackend, state_dir: str | None = None) -> Sta
     ``state_dir`` (else $VERTEXDEPLOY_STATE_DIR, else .vertexdeploy/promotions) is only
     the folder older releases wrote, moved into the bucket the first time it is read.
     """
-    from vertexdeploy.backends.state_store import BucketStateStore
+    from vertexdeploy.rollout.bucket_store import BucketStateStore
     from vertexdeploy.rollout.state import LocalStateStore
 
     return BucketStateStore(

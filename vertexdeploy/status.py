@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vertexdeploy.kinds.backend import VertexBackend
-from vertexdeploy.plan.model import Action, Plan
+from vertexdeploy.resources.changes import Action, Plan
 
 _DRIFT = {
     Action.NOOP: "in sync",

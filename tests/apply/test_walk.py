@@ -22,7 +22,7 @@ from vertexdeploy.errors import (
     PlanGraphError,
     TransientBackendError,
 )
-from vertexdeploy.plan.model import Action, Change, Plan
+from vertexdeploy.resources.changes import Action, Change, Plan
 
 T = TypeVar("T")
 Step = BaseException | Callable[[], object] | None  # raise it, call it, or succeed

@@ -13,9 +13,9 @@ import pytest
 from e2e_support import QUICKSTART, ROOT, Emu
 
 from vertexdeploy import deployer
-from vertexdeploy.backends.state_store import BucketStateStore
 from vertexdeploy.kinds.backend import backend_for
 from vertexdeploy.manifest import load_manifest
+from vertexdeploy.rollout.bucket_store import BucketStateStore
 from vertexdeploy.rollout.state import (
     LocalStateStore,
     PromotionState,

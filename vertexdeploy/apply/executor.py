@@ -26,7 +26,7 @@ from vertexdeploy.backends.base import StateWriter
 from vertexdeploy.backends.operations import WriteSlots, cancel_waits, reset_waits
 from vertexdeploy.backends.resilience import RetryPolicy
 from vertexdeploy.errors import ApplyInterrupted, TransientBackendError, VertexDeployError
-from vertexdeploy.plan.model import Action, Change, Plan
+from vertexdeploy.resources.changes import Action, Change, Plan
 
 _MAX_WAITERS = 256
 OUTCOMES = ("created", "updated", "replaced", "deleted", "unchanged", "failed", "skipped")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vertexdeploy.errors import PlanGraphError
-from vertexdeploy.plan.model import Change
+from vertexdeploy.resources.changes import Change
 
 
 @dataclass(frozen=True)

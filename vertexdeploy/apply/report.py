@@ -7,7 +7,7 @@ import threading
 import time
 from typing import IO, Any, Protocol
 
-from vertexdeploy.plan.model import Change
+from vertexdeploy.resources.changes import Change
 
 
 class Reporter(Protocol):

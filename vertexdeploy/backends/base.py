@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from vertexdeploy.plan.model import Change
-from vertexdeploy.plan.state import LiveState
+from vertexdeploy.resources.changes import Change
+from vertexdeploy.resources.state import LiveState
 
 # Called with short progress notes while a long operation runs (e.g. "waiting for deploy").
 Progress = Callable[[str], None]

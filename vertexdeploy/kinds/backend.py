@@ -23,8 +23,8 @@ from vertexdeploy.kinds.deployment import deploy
 from vertexdeploy.kinds.endpoint_calls import undeploy
 from vertexdeploy.kinds.registry import BY_NAME, KINDS
 from vertexdeploy.manifest.spec import Manifest
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import LiveState
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import LiveState
 
 __all__ = ["Connection", "VertexBackend", "backend_for"]
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from vertexdeploy.backends.base import Progress
 from vertexdeploy.backends.reader import LiveSnapshot
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 __all__ = ["DependencyIndex", "Handler", "Kind", "LiveSnapshot"]
 

@@ -22,9 +22,9 @@ from vertexdeploy.kinds.desired_context import DesiredContext
 from vertexdeploy.kinds.endpoint import logical_name
 from vertexdeploy.kinds.endpoint_calls import current_split, deployed_ids, set_split, undeploy
 from vertexdeploy.kinds.model_version import address as version_address
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 AUTOSCALING_METRICS = {
     "cpu_utilization": "aiplatform.googleapis.com/prediction/online/cpu/utilization",

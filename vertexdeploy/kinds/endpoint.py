@@ -22,9 +22,9 @@ from vertexdeploy.errors import BackendError
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext
 from vertexdeploy.kinds.endpoint_calls import deployed_ids, undeploy
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 # Manifest attribute -> the Endpoint field an update mask names.
 UPDATE_MASK = {

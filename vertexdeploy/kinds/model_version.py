@@ -30,9 +30,9 @@ from vertexdeploy.kinds.model_container import (
     explanation_from_api,
     explanation_request,
 )
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 # Aliases Vertex manages itself; never desired, never compared.
 IGNORED_ALIASES = frozenset({"default"})

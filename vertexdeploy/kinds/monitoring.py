@@ -25,9 +25,9 @@ from vertexdeploy.kinds.data_sources import sent_uri
 from vertexdeploy.kinds.desired_context import DesiredContext, spec_hash
 from vertexdeploy.kinds.endpoint_calls import deployed_ids
 from vertexdeploy.manifest.spec_base import digest_dump
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 UPDATE_MASK = [
     "model_deployment_monitoring_objective_configs",

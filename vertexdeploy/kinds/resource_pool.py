@@ -35,9 +35,9 @@ from vertexdeploy.errors import BackendError
 from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.deployment import AUTOSCALING_METRICS
 from vertexdeploy.kinds.desired_context import DesiredContext
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 _METRIC_KEYS = {v: k for k, v in AUTOSCALING_METRICS.items()}
 REPLACE_FIELDS = frozenset(

@@ -16,9 +16,9 @@ from vertexdeploy.kinds.base import DependencyIndex, Kind, LiveSnapshot
 from vertexdeploy.kinds.desired_context import DesiredContext
 from vertexdeploy.kinds.endpoint import logical_name
 from vertexdeploy.kinds.endpoint_calls import current_split, set_split
-from vertexdeploy.plan.address import Address
-from vertexdeploy.plan.model import Action, Change
-from vertexdeploy.plan.state import Resource
+from vertexdeploy.resources.address import Address
+from vertexdeploy.resources.changes import Action, Change
+from vertexdeploy.resources.state import Resource
 
 
 def address(endpoint: str) -> str:

@@ -20,8 +20,8 @@ from typing import Any
 
 from vertexdeploy.kinds.base import DependencyIndex
 from vertexdeploy.kinds.registry import BY_NAME, KINDS
-from vertexdeploy.plan.model import Action, Change, Plan
-from vertexdeploy.plan.state import LiveState, Resource
+from vertexdeploy.resources.changes import Action, Change, Plan
+from vertexdeploy.resources.state import LiveState, Resource
 
 # Kinds whose live resources are never deleted because the manifest dropped them.
 KEEP_WHEN_UNLISTED = frozenset(k.name for k in KINDS if k.keep_when_unlisted)

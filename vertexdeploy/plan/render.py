@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from vertexdeploy.plan.model import Action, Change, Plan
+from vertexdeploy.resources.changes import Action, Change, Plan
 
 _SYMBOL = {
     Action.CREATE: ("+", "green"),

@@ -6,7 +6,7 @@ on where the last one stopped; and it tells ``plan``/``apply`` (through
 while the endpoint's manifest spec is the one the promotion started from.
 
 Where the documents live is a :class:`StateStore`: the stack's staging bucket for every
-live command (``backends/state_store.py``, shared by every checkout and CI runner), or a
+live command (``rollout/bucket_store.py``, shared by every checkout and CI runner), or a
 local directory (:class:`LocalStateStore`) for ``plan --offline`` and as the folder older
 releases wrote, migrated from once. See docs/state.md.
 """

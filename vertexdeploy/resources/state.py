@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vertexdeploy.plan.address import Address
+from vertexdeploy.resources.address import Address
 
 Kind = Literal[
     "model_version",
