@@ -254,13 +254,16 @@ async def deploy_model(call: Call) -> dict[str, Any]:
 
 
 def _check_container(version: dict[str, Any]) -> None:
-    """Refuse at once (400) a serving container the emulator cannot run; loading comes later."""
+    """Refuse at once (400) a serving container the emulator cannot run, or whose batching
+    env it cannot honour; loading comes later."""
+    from vertexdeploy.emulator.serving.engine import ServingConfig, batch_limits
     from vertexdeploy.emulator.serving.errors import ServingError
     from vertexdeploy.emulator.serving.hooks import api_error
     from vertexdeploy.emulator.serving.predictors import select_framework
 
     try:
         select_framework(version.get("containerSpec"))
+        batch_limits(version.get("containerSpec"), ServingConfig())
     except ServingError as exc:
         raise api_error(exc) from exc
 

@@ -21,7 +21,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from vertexdeploy.emulator.serving.errors import (
     PredictionFailedError,
     PredictionInputError,
     ServingError,
+    UnsupportedContainerError,
 )
 from vertexdeploy.emulator.serving.metrics import (
     MirrorLog,
@@ -48,11 +49,17 @@ from vertexdeploy.emulator.serving.predictlog import (
     Sampler,
     new_request_id,
 )
-from vertexdeploy.emulator.serving.predictors import load_predictor
+from vertexdeploy.emulator.serving.predictors import container_env, load_predictor
 from vertexdeploy.emulator.serving.router import LoadedModel, ModelMeta, ServingRegistry
 
 VERTEX_MAX_BODY_BYTES = 1_572_864  # Vertex's online prediction request limit (1.5 MB)
 LOADER_THREADS = 2  # model loads run here, apart from the threads that serve predictions
+# The manifest's `batching:` reaches the container as these (kinds/desired_context.py); the
+# bounds are the manifest's (BatchingSpec), so a hand-made env cannot exceed them either.
+BATCH_SIZE_ENV = "VERTEXDEPLOY_BATCH_MAX_SIZE"
+BATCH_WAIT_ENV = "VERTEXDEPLOY_BATCH_MAX_WAIT_MS"
+MAX_BATCH_SIZE = 4096
+MAX_WAIT_MS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,37 @@ class _EndpointState:
     log_doc: Any = None
     log_rate: float = 0.0
     mirror_rate: float = 0.0
+
+
+def batch_limits(
+    container_spec: Mapping[str, Any] | None, config: ServingConfig
+) -> tuple[int, float]:
+    """(max_batch_size, max_wait_ms) for one model version: its container env's batching
+    settings, else the engine's defaults. A bad value refuses the deploy (400) rather than
+    serving with a batching the manifest did not ask for."""
+    env = container_env(container_spec)
+    size, wait = config.max_batch_size, config.max_wait_ms
+    raw = env.get(BATCH_SIZE_ENV)
+    if raw is not None:
+        try:
+            size = int(raw.strip())
+        except ValueError:
+            size = 0
+        if not 1 <= size <= MAX_BATCH_SIZE:
+            raise UnsupportedContainerError(
+                f"{BATCH_SIZE_ENV}={raw!r}: expected a whole number from 1 to {MAX_BATCH_SIZE}"
+            )
+    raw = env.get(BATCH_WAIT_ENV)
+    if raw is not None:
+        try:
+            wait = float(raw.strip())
+        except ValueError:
+            wait = -1.0
+        if not 0.0 <= wait <= MAX_WAIT_MS:  # also refuses nan
+            raise UnsupportedContainerError(
+                f"{BATCH_WAIT_ENV}={raw!r}: expected milliseconds from 0 to {MAX_WAIT_MS:g}"
+            )
+    return size, wait
 
 
 def split_model_name(name: str) -> tuple[str, str]:
@@ -206,6 +244,7 @@ class ServingEngine:
             str(deployed_model_doc.get("model") or model_doc.get("name") or "")
         )
         spec = model_doc.get("containerSpec") or {}
+        max_batch_size, max_wait_ms = batch_limits(spec, self.config)
         artifact_dir = resolve_artifact_uri(
             str(model_doc.get("artifactUri") or ""), self.bucket_store_root
         )
@@ -219,8 +258,8 @@ class ServingEngine:
         cfg = self.config
         batcher = DynamicBatcher(
             predictor.predict,
-            max_batch_size=cfg.max_batch_size,
-            max_wait_ms=cfg.max_wait_ms,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
             max_queue=cfg.max_queue,
             name=dm_id,
         )
@@ -436,25 +475,28 @@ class ServingEngine:
     # -------------------------------------------------------------------- observability
 
     def prometheus_text(self) -> str:
-        extra = [
-            "# HELP vertexdeploy_predict_model_calls_total Model calls (batches) run.",
-            "# TYPE vertexdeploy_predict_model_calls_total counter",
+        """Request metrics plus each batcher's counters: model calls against requests and
+        the largest batch show whether (and how far) batching coalesced requests."""
+        families: list[tuple[str, str, str, Callable[[DynamicBatcher], float]]] = [
+            ("model_calls_total", "counter", "Model calls (batches) run.", _model_calls),
+            ("batch_rows_max", "gauge", "Most rows one model call has run.", _max_rows),
+            ("max_batch_size", "gauge", "Rows one model call may take.", _batch_limit),
+            ("queue_depth", "gauge", "Requests waiting for a batch.", _queued),
         ]
-        gauges = [
-            "# HELP vertexdeploy_predict_queue_depth Requests waiting for a batch.",
-            "# TYPE vertexdeploy_predict_queue_depth gauge",
-        ]
-        for m in sorted(
+        models = sorted(
             self.registry.deployed_all(), key=lambda m: (m.endpoint, m.deployed_model_id)
-        ):
-            labels = (
-                f'{{endpoint="{_esc(m.endpoint)}",deployed_model_id="{_esc(m.deployed_model_id)}"}}'
-            )
-            extra.append(
-                f"vertexdeploy_predict_model_calls_total{labels} {m.batcher.stats.model_calls}"
-            )
-            gauges.append(f"vertexdeploy_predict_queue_depth{labels} {m.batcher.queued}")
-        return self.metrics.prometheus_text(extra + gauges)
+        )
+        extra: list[str] = []
+        for suffix, kind, help_text, value in families:
+            name = f"vertexdeploy_predict_{suffix}"
+            extra += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+            for m in models:
+                labels = (
+                    f'{{endpoint="{_esc(m.endpoint)}",'
+                    f'deployed_model_id="{_esc(m.deployed_model_id)}"}}'
+                )
+                extra.append(f"{name}{labels} {value(m.batcher)}")
+        return self.metrics.prometheus_text(extra)
 
     def metrics_summary(
         self, endpoint_name: str, since_ts: float | None = None, until_ts: float | None = None
@@ -520,8 +562,30 @@ class ServingEngine:
         return payload
 
 
+def _model_calls(b: DynamicBatcher) -> float:
+    return b.stats.model_calls
+
+
+def _max_rows(b: DynamicBatcher) -> float:
+    return b.stats.max_batch_rows
+
+
+def _batch_limit(b: DynamicBatcher) -> float:
+    return b.max_batch_size
+
+
+def _queued(b: DynamicBatcher) -> float:
+    return b.queued
+
+
 def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-__all__ = ["NoDeployedModelError", "RawPrediction", "ServingConfig", "ServingEngine"]
+__all__ = [
+    "NoDeployedModelError",
+    "RawPrediction",
+    "ServingConfig",
+    "ServingEngine",
+    "batch_limits",
+]
