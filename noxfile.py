@@ -44,5 +44,6 @@ def bench(session: nox.Session) -> None:
         "apply_fanout",
         "serving",
         "plan_scale",
+        "batch",
     ]:
         session.run("python", f"bench/{script}.py")

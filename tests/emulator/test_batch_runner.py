@@ -17,7 +17,7 @@ from google.cloud import aiplatform_v1 as v1
 from google.cloud import storage
 from sklearn.datasets import load_iris
 
-from vertexdeploy.emulator import batch_runner, jobs
+from vertexdeploy.emulator import batch_runner, batch_stream, jobs
 from vertexdeploy.emulator.server import EmulatorServer
 
 S = v1.JobState
@@ -303,3 +303,65 @@ def test_instance_config_shapes_jsonl_objects_and_keys_the_output(
         error["status"]
         == "INVALID_ARGUMENT: instanceConfig fields apply to JSON object instances only"
     )
+
+
+def test_large_outputs_are_sharded_in_order_as_vertex_names_them(
+    clients: Clients, emulator: EmulatorServer, gcs: storage.Client, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batch_stream, "SHARD_ROWS", 100)
+    monkeypatch.setattr(batch_stream, "CHUNK_ROWS", 64)
+    model = upload(clients, "iris", "iris").model
+    x, _ = load_iris(return_X_y=True)
+    rows = (x.tolist() * 2)[:250]
+    lines = [json.dumps(r) for r in rows]
+    lines[10] = "{not json"
+    gcs.bucket("data").blob("in/big.jsonl").upload_from_string("\n".join(lines) + "\n")
+
+    job = wait(clients, create(clients, job_spec(model, ["gs://data/in/big.jsonl"])).name)
+
+    assert job.state == S.JOB_STATE_SUCCEEDED, job.error
+    stats = job.completion_stats
+    assert (stats.successful_count, stats.failed_count, stats.incomplete_count) == (249, 1, 0)
+    files = outputs(gcs, job)
+    shards = ["predictions_00001.jsonl", "predictions_00002.jsonl", "predictions_00003.jsonl"]
+    assert sorted(files) == ["errors_00001.jsonl", *shards]
+    assert [len(files[s]) for s in shards] == [100, 100, 49]
+    good = rows[:10] + rows[11:]
+    assert [p["instance"] for s in shards for p in files[s]] == good
+    expected = iris_model(emulator).predict(good).tolist()
+    assert [p["prediction"] for s in shards for p in files[s]] == expected
+    assert [e["instance"] for e in files["errors_00001.jsonl"]] == ["{not json"]
+
+
+def test_progress_shows_while_running_and_cancel_keeps_finished_shards(
+    clients: Clients, gcs: storage.Client, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batch_stream, "SHARD_ROWS", 20)
+    monkeypatch.setattr(batch_runner, "PROGRESS_S", 0.02)
+    gcs.create_bucket("slow").blob("m/slow.py").upload_from_string(SLOW_PREDICTOR)
+    model = _model(
+        clients, "slow", "gs://slow/m", "acme/anything:1", {"VERTEXDEPLOY_PREDICTOR": "slow:Slow"}
+    )
+    gcs.bucket("data").blob("in.jsonl").upload_from_string("[1, 2]\n" * 2000)
+    tuning = v1.ManualBatchTuningParameters(batch_size=1)
+    job = create(
+        clients, job_spec(model, ["gs://data/in.jsonl"], manual_batch_tuning_parameters=tuning)
+    )
+    deadline = time.monotonic() + 8
+    while True:  # completionStats counts up while the job runs
+        running = clients.jobs.get_batch_prediction_job(name=job.name)
+        stats = running.completion_stats
+        if running.state == S.JOB_STATE_RUNNING and stats.successful_count >= 40:
+            break
+        assert time.monotonic() < deadline, f"no progress: {running.state.name} {stats}"
+        time.sleep(0.01)
+    assert stats.successful_count + stats.incomplete_count == 2000 and stats.incomplete_count
+    clients.jobs.cancel_batch_prediction_job(name=job.name)
+    done = wait(clients, job.name)
+    assert done.state == S.JOB_STATE_CANCELLED
+    assert done.completion_stats.successful_count < 1000  # stopped long before the chunk's end
+    directory = "out/prediction-slow-"
+    written = [b.name for b in gcs.list_blobs("data", prefix=directory)]
+    assert written and all("/predictions_" in n for n in written)
+    first = gcs.bucket("data").blob(sorted(written)[0]).download_as_text().splitlines()
+    assert [json.loads(line) for line in first] == [{"instance": [1, 2], "prediction": 3}] * 20

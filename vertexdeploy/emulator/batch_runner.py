@@ -11,7 +11,7 @@ State machine (every change is one store transaction, so ``GetBatchPredictionJob
     RUNNING ──all batches done────> SUCCEEDED (endTime, completionStats, outputInfo)
     RUNNING ──bad config, missing
               input or model──────> FAILED (endTime, error {code, message}, completionStats)
-    RUNNING ──:cancel─────────────> CANCELLING ──next batch boundary──> CANCELLED (endTime)
+    RUNNING ──:cancel─────────────> CANCELLING ──next progress beat───> CANCELLED (endTime)
     PENDING ──:cancel─────────────> CANCELLED (jobs.cancel_job; the worker then skips it)
 
 A job that is CANCELLING when it ends, however it ends, ends CANCELLED (files it already wrote
@@ -21,49 +21,55 @@ The job: ``inputConfig.gcsSource.uris`` name objects in the bucket store (a ``*`
 name is a wildcard: ``gs://b/in/part-*``); ``instancesFormat`` ``jsonl`` (one JSON instance a
 line) or ``csv`` (a header row, then one instance a row: a list of the values, numbers parsed).
 The model version's container is loaded with the serving predictor loader (same containers,
-same sha256 pinning, same refusals). Instances go to the model in batches of
+same sha256 pinning, same refusals). The job streams (batch_stream.py): rows are read in chunks
+of ``batch_stream.CHUNK_ROWS`` and go to the model in batches of
 ``manualBatchTuningParameters.batchSize`` (default ``BATCH_SIZE``); a batch the model refuses
-is retried row by row, so that one bad row fails alone. Output, as Vertex lays it out, under
+is retried row by row, so that one bad row fails alone. Memory is bounded by a chunk and an
+output shard, not by the input. Output, as Vertex lays it out, under
 ``outputConfig.gcsDestination.outputUriPrefix``::
 
     prediction-<model display name>-<create time, 2024_01_02T03_04_05_678Z>/
-        predictions_00001.jsonl  {"instance": ..., "prediction": ...}  a line per successful row
-        errors_00001.jsonl       {"instance": ..., "status": "CODE: why"}  a line per failed row
+        predictions_00001.jsonl ... predictions_0000N.jsonl
+                                 {"instance": ..., "prediction": ...}  a line per successful row
+        errors_00001.jsonl ...   {"instance": ..., "status": "CODE: why"}  a line per failed row
 
+a new file each ``batch_stream.SHARD_ROWS`` lines (the first of each always written).
 jsonl object instances are shaped by ``instanceConfig`` first (batch_instances.py): with a
 ``keyField`` a prediction line is ``{"key": ..., "prediction": ...}``.
 
-The inputs are read whole and both files written when the last batch is done, so a job
-cancelled before then writes nothing (emulator-sized data is assumed). Not supported,
-and failed with UNIMPLEMENTED saying so: BigQuery input or output, csv output, tf-record and
-file-list input, ``instanceConfig`` on csv input, explanations.
+While the job runs, ``completionStats`` shows its progress (``incompleteCount`` counts down
+from the input's non-blank lines), updated every ``PROGRESS_S`` and at each chunk's end; a
+cancel is noticed at the same points, so it takes effect within one chunk. Shards already
+written stay, as on Vertex. Not supported, and failed with UNIMPLEMENTED saying so: BigQuery
+input or output, csv output, tf-record and file-list input, ``instanceConfig`` on csv input,
+explanations.
 
 Restart: when an emulator opens its data directory, jobs left PENDING or RUNNING by an emulator
-that was stopped or killed are run again from the start (same output directory, files
-replaced), and jobs left CANCELLING end CANCELLED. Re-running is safe because a job only
-reads its inputs and writes its own output directory.
+that was stopped or killed are run again from the start (same output directory, the earlier
+run's shards removed first), and jobs left CANCELLING end CANCELLED. Re-running is safe
+because a job only reads its inputs and writes its own output directory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import fnmatch
 import functools
-import json
 import logging
 import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vertexdeploy.emulator import jobs
+from vertexdeploy.emulator import batch_stream, jobs
 from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError
-from vertexdeploy.emulator.batch_instances import NO_KEY, Shaped, active, output_line, shape
+from vertexdeploy.emulator.batch_instances import active
+from vertexdeploy.emulator.batch_stream import Row, ShardWriter, error_line
 from vertexdeploy.emulator.buckets import split_gs_uri
 from vertexdeploy.emulator.clock import rfc3339
 from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
@@ -89,8 +95,7 @@ CANCELLED = "JOB_STATE_CANCELLED"
 SUCCEEDED = "JOB_STATE_SUCCEEDED"
 FAILED = "JOB_STATE_FAILED"
 _RUNNABLE = frozenset({PENDING, RUNNING})
-_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-_INTEGER = re.compile(r"^[+-]?\d+$")
+PROGRESS_S = 0.25  # completionStats published, and a cancel noticed, this often (or a chunk)
 
 
 class JobFailed(Exception):
@@ -192,28 +197,6 @@ class _Stats:
         }
 
 
-@dataclass
-class _Row:
-    instance: Any
-    error: str | None = None  # set when the row could not be read
-    key: Any = NO_KEY  # instanceConfig.keyField's value, written beside the prediction
-
-
-@dataclass
-class _Output:
-    predictions: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    first_error: str = ""
-
-    def ok(self, row: _Row, prediction: Any) -> None:
-        line = output_line(Shaped(row.instance, row.key), prediction)
-        self.predictions.append(json.dumps(line))
-
-    def fail(self, instance: Any, status: str) -> None:
-        self.first_error = self.first_error or status
-        self.errors.append(json.dumps({"instance": instance, "status": status}))
-
-
 def run_job(state: EmulatorState, name: str) -> None:
     """Run one job to a terminal state (the body of a worker task)."""
     try:
@@ -264,7 +247,7 @@ def _finish(
 
 def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
     name = doc["name"]
-    stats = _Stats(incomplete=-1)  # unknown until the inputs are read
+    stats = _Stats(incomplete=-1)  # unknown until the inputs are counted
     try:
         fmt, paths, out_prefix = _check_job(state, doc)
         version = state.store.get(f"{doc['model']}@{doc['modelVersionId']}")
@@ -273,19 +256,27 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
                 "NOT_FOUND", f"Model {doc['model']} version {doc['modelVersionId']} is not found."
             )
         predictor = _load(state, version)
-        rows = [row for path, uri in paths for row in _read(fmt, path, uri)]
-        if fmt == "jsonl":
-            rows = [_shaped(row, doc.get("instanceConfig") or {}) for row in rows]
-        stats = _Stats(incomplete=len(rows))
-        out = _Output()
-        _predict_all(state.store, name, predictor, rows, _batch_size(doc), stats, out)
+        progress = _Progress(state.store, name, batch_stream.count_rows(fmt, paths))
+        stats = progress.stats
+        progress.beat(force=True)
         out_dir = f"{out_prefix}/prediction-{_dir_name(version)}-{_dir_time(doc)}"
-        state.buckets.write_bytes(f"{out_dir}/predictions_00001.jsonl", _lines(out.predictions))
-        state.buckets.write_bytes(f"{out_dir}/errors_00001.jsonl", _lines(out.errors))
+        batch_stream.clear_shards(state.buckets, out_dir)
+        predictions = ShardWriter(state.buckets, out_dir, "predictions")
+        errors = ShardWriter(state.buckets, out_dir, "errors")
+        first_error = ""
+        source = batch_stream.rows(fmt, paths, doc.get("instanceConfig") or {})
+        batch_size = _batch_size(doc)
+        for chunk in batch_stream.chunks(source, max(batch_stream.CHUNK_ROWS, batch_size)):
+            status = _predict_chunk(predictor, chunk, batch_size, progress, predictions, errors)
+            first_error = first_error or status
+            progress.beat(force=True)  # cancel takes effect within one chunk at the latest
+        predictions.close()
+        errors.close()
+        stats.incomplete = 0
         if stats.failed and not stats.successful:
             failure = JobFailed(
                 "INVALID_ARGUMENT",
-                f"All {stats.failed} instances failed; the first: {out.first_error} "
+                f"All {stats.failed} instances failed; the first: {first_error} "
                 f"(see {out_dir}/errors_00001.jsonl).",
             )
             _finish(state.store, name, FAILED, stats, failure.error(), out_dir)
@@ -293,6 +284,8 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
             _finish(state.store, name, SUCCEEDED, stats, None, out_dir)
     except _Cancelled:
         _finish(state.store, name, CANCELLED, stats)
+    except batch_stream.InputError as exc:
+        _finish(state.store, name, FAILED, stats, JobFailed("INVALID_ARGUMENT", str(exc)).error())
     except JobFailed as exc:
         _finish(state.store, name, FAILED, stats, exc.error())
     except ServingError as exc:
@@ -364,65 +357,6 @@ def _load(state: EmulatorState, version: dict[str, Any]) -> Predictor:
     return load_predictor(directory, version.get("containerSpec") or {})
 
 
-def _scalar(text: str) -> Any:
-    """A csv cell: an int or a float when it reads as a number, else the text."""
-    value = text.strip()
-    if _INTEGER.match(value):
-        return int(value)
-    if _NUMBER.match(value):
-        return float(value)
-    return text
-
-
-def _read(fmt: str, path: Path, uri: str) -> Iterator[_Row]:
-    try:
-        yield from (_read_jsonl if fmt == "jsonl" else _read_csv)(path, uri)
-    except UnicodeDecodeError as exc:
-        raise JobFailed("INVALID_ARGUMENT", f"Input {uri} is not UTF-8 text: {exc}") from exc
-    except csv.Error as exc:
-        raise JobFailed("INVALID_ARGUMENT", f"Input {uri} is not valid csv: {exc}") from exc
-
-
-def _read_jsonl(path: Path, uri: str) -> Iterator[_Row]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, 1):
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                yield _Row(json.loads(text))
-            except ValueError as exc:
-                yield _Row(text, f"INVALID_ARGUMENT: {uri} line {number} is not JSON: {exc}")
-
-
-def _read_csv(path: Path, uri: str) -> Iterator[_Row]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is not None and len(row) != len(header):
-                yield _Row(
-                    row,
-                    f"INVALID_ARGUMENT: {uri} line {reader.line_num} has {len(row)} values, "
-                    f"the header has {len(header)}",
-                )
-                continue
-            yield _Row([_scalar(cell) for cell in row])
-
-
-def _shaped(row: _Row, cfg: dict[str, Any]) -> _Row:
-    """The row as instanceConfig shapes it (batch_instances.py); a row it cannot shape fails."""
-    if row.error is not None:
-        return row
-    try:
-        shaped = shape(row.instance, cfg)
-    except ValueError as exc:
-        return _Row(row.instance, f"INVALID_ARGUMENT: {exc}")
-    return _Row(shaped.instance, key=shaped.key)
-
-
 def _batch_size(doc: dict[str, Any]) -> int:
     size = (doc.get("manualBatchTuningParameters") or {}).get("batchSize")
     try:
@@ -431,37 +365,61 @@ def _batch_size(doc: dict[str, Any]) -> int:
         return BATCH_SIZE
 
 
-def _predict_all(
-    store: Store,
-    name: str,
+class _Progress:
+    """Publishes ``completionStats`` while the job runs and notices a cancel: at most every
+    ``PROGRESS_S`` seconds (a store transaction), so the cost is independent of the rows."""
+
+    def __init__(self, store: Store, name: str, expected: int) -> None:
+        self.store, self.name, self.expected = store, name, expected
+        self.stats = _Stats(incomplete=expected)
+        self._next = 0.0
+
+    def beat(self, force: bool = False) -> None:
+        done = self.stats.successful + self.stats.failed
+        self.stats.incomplete = max(0, self.expected - done)
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + PROGRESS_S
+        with self.store.transaction():
+            doc = self.store.get(self.name)
+            if doc is None or doc.get("state") != RUNNING:
+                raise _Cancelled
+            doc["completionStats"] = self.stats.doc()
+            jobs.save(self.store, doc)
+
+
+def _predict_chunk(
     predictor: Predictor,
-    rows: list[_Row],
+    chunk: list[Row],
     batch_size: int,
-    stats: _Stats,
-    out: _Output,
-) -> None:
-    good: list[_Row] = []
-    for row in rows:
-        if row.error is not None:
-            out.fail(row.instance, row.error)
-            stats.failed += 1
-            stats.incomplete -= 1
-        else:
+    progress: _Progress,
+    predictions: ShardWriter,
+    errors: ShardWriter,
+) -> str:
+    """Predict one chunk, batch by batch, into the shard writers; the first error status."""
+    stats, first = progress.stats, ""
+    good = []
+    for row in chunk:
+        if row.error is None:
             good.append(row)
+        else:
+            errors.add(error_line(row.instance, row.error))
+            first = first or row.error
+            stats.failed += 1
     for start in range(0, len(good), batch_size):
-        current = store.get(name)
-        if current is None or current.get("state") != RUNNING:
-            raise _Cancelled
         batch = good[start : start + batch_size]
         results = _predict(predictor, [row.instance for row in batch])
         for row, (instance, prediction, status) in zip(batch, results, strict=True):
             if status is None:
-                out.ok(row, prediction)
+                predictions.add(row.ok_line(prediction))
                 stats.successful += 1
             else:
-                out.fail(instance, status)
+                errors.add(error_line(instance, status))
+                first = first or status
                 stats.failed += 1
-        stats.incomplete -= len(batch)
+        progress.beat()
+    return first
 
 
 def _predict(predictor: Predictor, batch: list[Any]) -> list[tuple[Any, Any, str | None]]:
@@ -483,7 +441,3 @@ def _dir_time(doc: dict[str, Any]) -> str:
     """``2024-01-02T03:04:05.678901Z`` -> ``2024_01_02T03_04_05_678Z``, as Vertex names it."""
     created = str(doc.get("createTime") or rfc3339())
     return re.sub(r"[-:.]", "_", created[:23]) + "Z"
-
-
-def _lines(lines: list[str]) -> bytes:
-    return "".join(f"{line}\n" for line in lines).encode()
