@@ -151,6 +151,13 @@ async def dispatch(request: Request) -> Response:
     found, params = match(request.method, path)
     rpc = found.rpc if found else "Unknown"
     try:
+        if found is None and path.startswith(("/v1/", "/ui/", "/v3/")):
+            raise ApiError(  # an API call this emulator does not serve: say so, not "404"
+                "UNIMPLEMENTED",
+                f"The Vertex AI emulator does not serve {request.method} {path} "
+                "(RPC not implemented here; docs/testing.md lists the served ones).",
+                501,
+            )
         if found is None:
             raise not_found(f"The requested URL {path} ({request.method}) was not found.")
         fault = state.faults.take(rpc, write=is_write(request.method, rpc))
