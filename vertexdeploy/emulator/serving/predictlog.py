@@ -1,66 +1,46 @@
-"""Request-response logging: a sample of each endpoint's predictions, in SQLite.
+"""Request-response logging: a sample of each endpoint's predictions, as Parquet part files.
 
-Like Vertex's `predictRequestResponseLoggingConfig` (which writes to BigQuery), but into
-`<data_dir>/predictions.db` so the monitoring engine can scan it. The hot path only appends
-to an in-memory list; a background thread writes batches (at most every `flush_interval`
-seconds, and on close). `request_id` is unique, so a record is stored exactly once.
+Like Vertex's `predictRequestResponseLoggingConfig` (which writes to BigQuery), but into a
+columnar log directory the monitoring engine scans with DuckDB (see
+``emulator/monitoring/logstore.py`` for the layout and the reader). ``PredictLogger(path)``
+writes to ``log_dir(path)``: ``<data_dir>/predictions.db`` names ``<data_dir>/predictions/``.
 
-Schema (timestamps are Unix seconds, payloads JSON text):
-
-    predictions(
-      request_id        TEXT UNIQUE NOT NULL,
-      ts                REAL NOT NULL,
-      endpoint          TEXT NOT NULL,      -- endpoint resource name
-      deployed_model_id TEXT NOT NULL,
-      instances         TEXT NOT NULL,      -- JSON list, as sent
-      predictions       TEXT,               -- JSON list, NULL when the request failed
-      latency_ms        REAL NOT NULL,
-      status            INTEGER NOT NULL,   -- HTTP status returned to the caller
-      error             TEXT                -- the error message, NULL on success
-    )
-    INDEX predictions_by_model(endpoint, deployed_model_id, ts)
+Each serving process has one logger. The hot path only appends to an in-memory list; a
+background thread turns each batch into one Arrow table (a row per instance, the instance's
+features as typed columns) and writes it as a new part file (at most every
+``flush_interval`` seconds, and on close): under a dot-name first, then renamed, so readers
+see whole batches only and never block the writer. ``request_id`` is unique: a logger drops
+a record whose id it logged recently, and no file is ever written twice.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
-import sqlite3
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vertexdeploy.emulator.private import private_dirs, private_file
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-  request_id TEXT NOT NULL UNIQUE,
-  ts REAL NOT NULL,
-  endpoint TEXT NOT NULL,
-  deployed_model_id TEXT NOT NULL,
-  instances TEXT NOT NULL,
-  predictions TEXT,
-  latency_ms REAL NOT NULL,
-  status INTEGER NOT NULL,
-  error TEXT
-);
-CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions(endpoint, deployed_model_id, ts);
-"""
-
-_COLUMNS = (
-    "request_id",
-    "ts",
-    "endpoint",
-    "deployed_model_id",
-    "instances",
-    "predictions",
-    "latency_ms",
-    "status",
-    "error",
+from vertexdeploy.emulator.monitoring.logstore import (
+    PART_PREFIX,
+    LocalLogStore,
+    key_column,
+    log_dir,
+    position_column,
 )
+from vertexdeploy.emulator.private import private_dirs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+RECENT_IDS = 65_536  # request ids a logger remembers to drop a record logged twice
 
 
 @dataclass(frozen=True)
@@ -75,34 +55,9 @@ class PredictionRecord:
     status: int = 200
     error: str | None = None
 
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.request_id,
-            self.ts,
-            self.endpoint,
-            self.deployed_model_id,
-            json.dumps(self.instances, separators=(",", ":")),
-            None
-            if self.predictions is None
-            else json.dumps(self.predictions, separators=(",", ":")),
-            self.latency_ms,
-            self.status,
-            self.error,
-        )
-
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
-
-
-def connect(db_path: str | Path) -> sqlite3.Connection:
-    """Open (and create) the predictions database in WAL mode."""
-    private_file(private_dirs(Path(db_path).parent) / Path(db_path).name)  # 0600, as its -wal
-    conn = sqlite3.connect(str(db_path), check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
-    return conn
 
 
 class Sampler:
@@ -119,59 +74,182 @@ class Sampler:
         return self._rng.random() < rate
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _text(v: Any) -> str:
+    """A categorical value's canonical text (as ``monitoring.stats.category``)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _label(p: Any) -> tuple[float | None, str | None]:
+    """(pred_num, pred_label) of one prediction."""
+    if _number(p):
+        return float(p), (_text(p) if float(p).is_integer() else None)
+    if isinstance(p, str | bool):
+        return None, _text(p)
+    if isinstance(p, list) and p and all(_number(x) for x in p):
+        best = max(range(len(p)), key=lambda i: p[i])
+        return float(p[best]), str(best)
+    if isinstance(p, dict):
+        classes, scores = p.get("classes"), p.get("scores")
+        if isinstance(classes, list) and isinstance(scores, list) and classes and scores:
+            best = max(range(min(len(classes), len(scores))), key=lambda i: scores[i])
+            return (float(scores[best]) if _number(scores[best]) else None), _text(classes[best])
+        for key in ("value", "prediction", "predicted_label", "label"):
+            if key in p:
+                return _label(p[key])
+    return None, None
+
+
+def to_table(records: list[PredictionRecord]) -> pa.Table:
+    """One row per instance; ``LOG_COLUMNS`` then the p:/k: feature columns."""
+    import pyarrow as pa
+
+    n = sum(max(1, len(r.instances)) for r in records)
+    base: dict[str, list[Any]] = {
+        name: [None] * n
+        for name in (
+            "request_id instance_index ts endpoint deployed_model_id latency_ms status error "
+            "fmt instance predictions pred_num pred_label"
+        ).split()
+    }
+    feats: dict[str, list[Any]] = {}
+    row = 0
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    for r in records:
+        preds = r.predictions
+        aligned = preds is not None and len(preds) == len(r.instances)
+        for i, inst in enumerate(r.instances or [None]):
+            base["request_id"][row] = r.request_id
+            base["instance_index"][row] = i if r.instances else -1
+            base["ts"][row] = r.ts
+            base["endpoint"][row] = r.endpoint
+            base["deployed_model_id"][row] = r.deployed_model_id
+            base["latency_ms"][row] = r.latency_ms
+            base["status"][row] = r.status
+            base["error"][row] = r.error
+            if i == 0 and preds is not None:
+                base["predictions"][row] = dumps(preds)
+            if r.instances:
+                base["instance"][row] = dumps(inst)
+                if isinstance(inst, list):
+                    base["fmt"][row] = "list"
+                    for j, v in enumerate(inst):
+                        if v is not None:
+                            col = feats.get(position_column(j))
+                            if col is None:
+                                col = feats[position_column(j)] = [None] * n
+                            col[row] = v
+                elif isinstance(inst, dict):
+                    base["fmt"][row] = "dict"
+                    for k, v in inst.items():
+                        if v is not None:
+                            name = key_column(str(k))
+                            col = feats.get(name)
+                            if col is None:
+                                col = feats[name] = [None] * n
+                            col[row] = v
+                else:
+                    base["fmt"][row] = "other"
+                if aligned and preds is not None:
+                    base["pred_num"][row], base["pred_label"][row] = _label(preds[i])
+            row += 1
+    arrays: dict[str, pa.Array] = {
+        "request_id": pa.array(base["request_id"], pa.string()),
+        "instance_index": pa.array(base["instance_index"], pa.int32()),
+        "ts": pa.array(base["ts"], pa.float64()),
+        "endpoint": pa.array(base["endpoint"], pa.string()),
+        "deployed_model_id": pa.array(base["deployed_model_id"], pa.string()),
+        "latency_ms": pa.array(base["latency_ms"], pa.float64()),
+        "status": pa.array(base["status"], pa.int32()),
+        "error": pa.array(base["error"], pa.string()),
+        "fmt": pa.array(base["fmt"], pa.string()),
+        "instance": pa.array(base["instance"], pa.string()),
+        "predictions": pa.array(base["predictions"], pa.string()),
+        "pred_num": pa.array(base["pred_num"], pa.float64()),
+        "pred_label": pa.array(base["pred_label"], pa.string()),
+    }
+    for name, values in feats.items():
+        if all(v is None or _number(v) for v in values):
+            arrays[name] = pa.array(values, pa.float64())
+        else:
+            arrays[name] = pa.array([None if v is None else _text(v) for v in values], pa.string())
+    return pa.table(arrays)
+
+
 class PredictLogger:
-    """Batched, background SQLite writer for sampled prediction records."""
+    """Batched, background Parquet writer for sampled prediction records (one per process)."""
 
     def __init__(
         self, db_path: str | Path, *, flush_interval: float = 0.2, seed: int | None = None
     ) -> None:
         self.db_path = Path(db_path)
+        self.root = private_dirs(log_dir(self.db_path))
         self.flush_interval = flush_interval
         self.sample = Sampler(seed)
-        self._conn = connect(self.db_path)
         self._pending: list[PredictionRecord] = []
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self.write_errors = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="predict-log", daemon=True)
         self._thread.start()
 
     def log(self, record: PredictionRecord) -> None:
-        """Queue a record; never blocks on the database."""
+        """Queue a record; never blocks on the disk."""
         with self._lock:
             self._pending.append(record)
 
+    def _fresh(self, batch: list[PredictionRecord]) -> list[PredictionRecord]:
+        out = []
+        for r in batch:
+            if r.request_id in self._recent:
+                continue
+            self._recent[r.request_id] = None
+            out.append(r)
+        while len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+        return out
+
     def flush(self) -> int:
-        """Write everything queued so far; returns how many records were written."""
+        """Write everything queued so far as one part file; returns how many records."""
+        import pyarrow.parquet as pq
+
         with self._write_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
+            batch = self._fresh(batch)
             if not batch:
                 return 0
-            with self._conn:
-                self._conn.executemany(
-                    f"INSERT OR IGNORE INTO predictions ({', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
-                    [r.row() for r in batch],
-                )
+            table = to_table(batch)
+            name = f"{PART_PREFIX}{int(time.time() * 1000):013d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp = self.root / f".{name}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
+            os.replace(tmp, self.root / f"{name}.parquet")
             return len(batch)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.flush_interval):
             try:
                 self.flush()
-            except sqlite3.Error:  # a failed write loses that batch, never the server
+            except OSError:  # a failed write loses that batch, never the server
                 self.write_errors += 1
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
         self.flush()
-        self._conn.close()
 
-    # --------------------------------------------------------------- reading (monitoring)
+    # --------------------------------------------------------------- reading (tests, tools)
 
     def query(
         self,
@@ -193,28 +271,37 @@ def read_records(
     until: float | None = None,
     limit: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Stream logged records in time order (uses the (endpoint, model, ts) index)."""
-    where = ["endpoint = ?"]
-    args: list[Any] = [endpoint]
-    if deployed_model_id is not None:
-        where.append("deployed_model_id = ?")
-        args.append(deployed_model_id)
-    if since is not None:
-        where.append("ts >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("ts < ?")
-        args.append(until)
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM predictions WHERE {' AND '.join(where)} ORDER BY ts"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    conn = sqlite3.connect(str(db_path), timeout=30)
-    try:
-        for row in conn.execute(sql, args):
-            rec = dict(zip(_COLUMNS, row, strict=True))
-            rec["instances"] = json.loads(rec["instances"])
-            if rec["predictions"] is not None:
-                rec["predictions"] = json.loads(rec["predictions"])
-            yield rec
-    finally:
-        conn.close()
+    """Logged requests rebuilt whole, in time order (for tests and tools; analyses use
+    ``LocalLogStore.scan`` and never rebuild records)."""
+    store = LocalLogStore(log_dir(Path(db_path)))
+    cols = ("request_id", "instance_index", "ts", "deployed_model_id", "instance")
+    cols += ("predictions", "latency_ms", "status", "error")
+    current: dict[str, Any] | None = None
+    emitted = 0
+    for batch in store.scan(
+        endpoint, deployed_model_id, since, until, cols, ok_only=False, order_by_ts=True
+    ):
+        for row in batch.to_pylist():
+            if current is None or row["request_id"] != current["request_id"]:
+                if current is not None:
+                    yield current
+                    emitted += 1
+                    if limit is not None and emitted >= limit:
+                        return
+                current = {
+                    "request_id": row["request_id"],
+                    "ts": row["ts"],
+                    "endpoint": endpoint,
+                    "deployed_model_id": row["deployed_model_id"],
+                    "instances": [],
+                    "predictions": None
+                    if row["predictions"] is None
+                    else json.loads(row["predictions"]),
+                    "latency_ms": row["latency_ms"],
+                    "status": row["status"],
+                    "error": row["error"],
+                }
+            if row["instance_index"] >= 0:
+                current["instances"].append(json.loads(row["instance"]))
+    if current is not None and (limit is None or emitted < limit):
+        yield current
