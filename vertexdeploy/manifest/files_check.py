@@ -1,4 +1,5 @@
-"""Checks of the local files a manifest names: artifact directories, baselines, batch inputs.
+"""Checks of the local files a manifest names: artifact directories, baselines, batch inputs,
+quality data.
 
 They run in ``validate`` (and every command that loads a manifest) so a missing or empty
 artifact directory is reported at its line, with every other problem, instead of failing
@@ -102,6 +103,13 @@ def files_check(manifest: Manifest, base_dir: Path) -> list[tuple[Loc, str]]:
                 )
                 if problem:
                     problems.append((("models", mi, "versions", vi, "artifact"), problem))
+        quality = model.quality
+        for part in ("evaluation", "training"):
+            data = getattr(quality, part) if quality else None
+            if data is not None and is_local(data.uri):
+                problem = _file_problem(f"quality {part} file", _resolve(base_dir, data.uri))
+                if problem:
+                    problems.append((("models", mi, "quality", part, "uri"), problem))
     for ei, ep in enumerate(manifest.endpoints):
         baseline = ep.monitoring.baseline if ep.monitoring else None
         if baseline is not None and is_local(baseline.uri):

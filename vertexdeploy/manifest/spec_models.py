@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vertexdeploy.manifest.spec_base import EncryptionKey, Name, PortNumber, Spec
+from vertexdeploy.manifest.spec_quality import QualitySpec
 
 PREBUILT_IMAGE_HOST = "us-docker.pkg.dev/vertex-ai/prediction"
 PREBUILT_SHORTHAND = re.compile(r"^(sklearn|xgboost|tf2|pytorch)-(cpu|gpu)\.\d+-\d+$")
@@ -227,6 +228,8 @@ _FLAT_KEYS = ("predict_route", "health_route", "ports", "env")
 class ModelSpec(Spec):
     """A model in the Model Registry and the versions this stack keeps in it."""
 
+    ADDED_FIELDS = frozenset({"quality"})
+
     name: Name
     display_name: str | None = None
     description: str = ""
@@ -252,6 +255,11 @@ class ModelSpec(Spec):
     labels: dict[str, str] = Field(default_factory=dict)
     encryption_key: EncryptionKey | None = None
     versions: tuple[ModelVersionSpec, ...] = Field(min_length=1)
+    quality: QualitySpec | None = Field(
+        default=None,
+        description="Quality checks each version must pass before it is uploaded "
+        "(docs/quality.md); not part of the version's fingerprint.",
+    )
 
     @model_validator(mode="before")
     @classmethod
