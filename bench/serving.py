@@ -1,41 +1,52 @@
-"""Serving benchmark: the emulator's endpoint vs a tutorial Flask app vs raw model.predict.
+"""Serving benchmark: the emulator as users run it, the tutorial Flask app, raw model.predict.
 
-Serves a 100-tree RandomForest and a LogisticRegression (sklearn's bundled breast-cancer
-data) three ways: (a) the emulator's ServingEngine behind starlette + uvicorn, (b) the
-tutorial-style Flask app (`app.run`, `model.predict([instance])` per request), (c) raw
-in-process `model.predict` on one row and on a batch. Each server runs in its own process;
-a bounded load generator (threads + keep-alive http.client, fixed request count) sends
-single-instance POSTs at concurrency 1 and 16 on 127.0.0.1.
+Trains a 100-tree RandomForest and a LogisticRegression on sklearn's bundled breast-cancer
+data and writes them as Vertex artifacts (`model.joblib` in a directory). Starts the real
+emulator as the README does (`vertexdeploy emulator start --data-dir D --port P`, plus
+`--workers N` when this emulator has it) in a process of its own, and deploys both models
+with `vertexdeploy apply` on a generated manifest that takes the quickstart's request logging
+and batching (one endpoint per model, 100% traffic). Then, interleaved in one run over
+--rounds rounds: the emulator's predict route and the tutorial Flask app at c=16 and c=1,
+loaded by wrk (if installed) or the bundled asyncio client in a separate process, and raw
+in-process `model.predict([row])`. Results: bench/results/serving.{json,md}.
 
-    .venv/bin/python bench/serving.py            # writes bench/results/serving.{json,md}
+    .venv/bin/python bench/serving.py            # 10 s per point, 3 rounds
+    .venv/bin/python bench/serving.py --quick    # 2 s per point, 1 round (smoke)
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
-import socket
-import statistics
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import serving_load as load  # noqa: E402
+from serving_apps import FLASK_PATH, TrivialServer, start_flask  # noqa: E402
+from serving_emulator import (  # noqa: E402
+    apply,
+    quickstart_settings,
+    start_emulator,
+    stop,
+    tree_cpu_s,
+    write_manifest,
+)
+from serving_report import markdown, summarize, targets  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-EP = "projects/bench/locations/us-central1/endpoints/bench"
-PREDICT_PATH = f"/v1/{EP}:predict"
-FLASK_PATH = "/predict"
-IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
-
-
-# ------------------------------------------------------------------------------ models
+CONCURRENCY = (16, 1)
 
 
 def train(out: Path) -> dict[str, Path]:
@@ -53,329 +64,236 @@ def train(out: Path) -> dict[str, Path]:
     }
     dirs = {}
     for name, model in models.items():
-        model.fit(x, y)
-        d = out / "buckets" / "bench" / name
-        d.mkdir(parents=True, exist_ok=True)
-        joblib.dump(model, d / "model.joblib")
+        d = out / "models" / name
+        d.mkdir(parents=True)
+        joblib.dump(model.fit(x, y), d / "model.joblib")
         dirs[name] = d
     return dirs
 
 
-def instances() -> list[list[float]]:
+def raw_predict(model_dir: Path, row: list[float], seconds: float) -> dict[str, Any]:
+    import joblib
+
+    model = joblib.load(model_dir / "model.joblib")
+    for _ in range(20):
+        model.predict([row])
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 200:
+        t0 = time.perf_counter()
+        model.predict([row])
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {
+        "calls": len(times),
+        "p50_ms": round(load.percentile(times, 0.5) * 1000, 3),
+        "p99_ms": round(load.percentile(times, 0.99) * 1000, 3),
+    }
+
+
+class Loader:
+    """One bounded load run with the chosen generator, and the server's CPU beside it."""
+
+    def __init__(self, kind: str, work: Path, body: bytes) -> None:
+        self.kind, self.work, self.body = kind, work, body
+        (work / "body.json").write_bytes(body)
+
+    def run(
+        self,
+        url: str,
+        headers: dict[str, str],
+        c: int,
+        seconds: float,
+        server_pid: int | None = None,
+    ) -> dict[str, Any]:
+        cpu0 = tree_cpu_s(server_pid) if server_pid else 0.0
+        t0 = time.perf_counter()
+        if self.kind == "wrk":
+            script = load.write_lua(self.work / "post.lua", self.body, headers)
+            result = load.run_wrk(url, script, c, seconds)
+        else:
+            result = load.run_asyncio(url, self.work / "body.json", headers, c, seconds)
+        if server_pid:
+            wall = time.perf_counter() - t0
+            result["server_cpu_pct"] = round(100 * (tree_cpu_s(server_pid) - cpu0) / wall, 1)
+        return result
+
+    def calibrate(self, seconds: float) -> dict[str, Any]:
+        with TrivialServer() as trivial:
+            url = f"http://127.0.0.1:{trivial.port}/"
+            r = self.run(url, {"Content-Type": "application/json"}, 16, seconds)
+        r["connections"] = 16
+        r["cpu_us_per_request"] = round(1e6 * r["loadgen_cpu_s"] / max(r["requests"], 1), 1)
+        return r
+
+
+def machine() -> dict[str, Any]:
+    import importlib.util
+    from importlib.metadata import version
+
+    cpu_model = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sklearn": version("scikit-learn"),
+        "uvicorn": version("uvicorn"),
+        "flask": version("flask"),
+        "uvloop": importlib.util.find_spec("uvloop") is not None,
+        "httptools": importlib.util.find_spec("httptools") is not None,
+    }
+
+
+def busy_note(loadavg: list[float]) -> list[str]:
+    """Say so when other work shared the cores: the numbers are then noisier."""
+    cpus = os.cpu_count() or 1
+    if loadavg[0] < 0.25 * cpus:
+        return []
+    return [
+        f"The 1-minute load average was {loadavg[0]} on {cpus} cores before the run: other "
+        "work shared the machine, so absolute numbers are noisy; the ratios compare runs made "
+        "back to back under the same conditions."
+    ]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     from sklearn.datasets import load_breast_cancer
 
-    return load_breast_cancer().data.tolist()
-
-
-# ------------------------------------------------------------------------------ servers
-
-
-def serve_emulator(artifact_dir: Path, port: int) -> None:
-    import contextlib
-
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    from vertexdeploy.emulator.serving.engine import ServingEngine
-    from vertexdeploy.emulator.serving.errors import ServingError
-
-    data_dir = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    engine = ServingEngine(data_dir, data_dir / "buckets")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        await engine.on_deploy(
-            EP,
-            {"id": "1", "model": "projects/bench/models/m"},
-            {"artifactUri": str(artifact_dir), "containerSpec": {"imageUri": IMAGE}},
-        )
-        engine.on_traffic(EP, {"1": 100})
-        yield
-        await engine.close()
-
-    async def predict(request: Request) -> Response:
-        try:
-            return JSONResponse(await engine.predict(EP, await request.body()))
-        except ServingError as exc:
-            return JSONResponse(exc.to_envelope(), status_code=exc.http_status)
-
-    async def metrics(request: Request) -> Response:
-        return Response(engine.prometheus_text(), media_type="text/plain; version=0.0.4")
-
-    app = Starlette(
-        routes=[Route(PREDICT_PATH, predict, methods=["POST"]), Route("/metrics", metrics)],
-        lifespan=lifespan,
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def serve_flask(artifact_dir: Path, port: int) -> None:
-    """The tutorial app, as written in countless blog posts."""
-    import joblib
-    from flask import Flask, jsonify, request
-
-    app = Flask(__name__)
-    model = joblib.load(artifact_dir / "model.joblib")
-
-    @app.route(FLASK_PATH, methods=["POST"])
-    def predict() -> Any:
-        instance = request.get_json()["instances"][0]
-        prediction = model.predict([instance])
-        return jsonify({"predictions": prediction.tolist()})
-
-    app.run(host="127.0.0.1", port=port)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(kind: str, artifact_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--serve",
-            kind,
-            "--artifact-dir",
-            str(artifact_dir),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):  # up to ~30 s to import and load
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{kind} server exited with {proc.returncode}") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{kind} server did not start")
-
-
-# ------------------------------------------------------------------------------ load
-
-
-def load(
-    port: int, path: str, bodies: list[bytes], total: int, concurrency: int, warmup: int = 100
-) -> dict[str, float]:
-    """Send `total` single-instance POSTs from `concurrency` keep-alive clients."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    counter = iter(range(total + warmup))
-
-    def client() -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "application/json"}
-        mine: list[float] = []
-        bad = 0
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                break
-            body = bodies[i % len(bodies)]
-            t0 = time.perf_counter()
-            conn.request("POST", path, body, headers)
-            resp = conn.getresponse()
-            resp.read()
-            elapsed = time.perf_counter() - t0
-            if resp.status != 200:
-                bad += 1
-            if i >= warmup:
-                mine.append(elapsed)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors += bad
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "rps": round((total + warmup) / wall, 1),
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
-    }
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    return sorted_values[max(0, int(q * len(sorted_values) + 0.999999) - 1)]
-
-
-def raw(artifact_dir: Path, rows: list[list[float]], n: int = 500) -> dict[str, float]:
-    import joblib
-    import numpy as np
-
-    model = joblib.load(artifact_dir / "model.joblib")
-    single = []
-    for i in range(n + 50):
-        t0 = time.perf_counter()
-        model.predict(np.asarray([rows[i % len(rows)]]))
-        if i >= 50:
-            single.append(time.perf_counter() - t0)
-    single.sort()
-    batch = np.asarray(rows[:16])
-    t0 = time.perf_counter()
-    for _ in range(100):
-        model.predict(batch)
-    per_batch = (time.perf_counter() - t0) / 100
-    return {
-        "single_row_p50_ms": round(percentile(single, 0.5) * 1000, 3),
-        "single_row_p99_ms": round(percentile(single, 0.99) * 1000, 3),
-        "batch16_ms": round(per_batch * 1000, 3),
-        "batch16_rows_per_s": round(16 / per_batch, 1),
-        "single_row_rows_per_s": round(1 / statistics.mean(single), 1),
-    }
-
-
-# ------------------------------------------------------------------------------ report
-
-
-def run(total: int) -> dict[str, Any]:
-    import sklearn
-    import starlette
-    import uvicorn
-
-    rows = instances()
-    bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
+    loadavg_before = [round(x, 2) for x in os.getloadavg()]
+    started, t_start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.time()
+    kind = args.loadgen if args.loadgen != "auto" else ("wrk" if load.wrk_path() else "asyncio")
+    if kind == "wrk" and not load.wrk_path():
+        raise SystemExit("--loadgen wrk: wrk is not installed (apt-get install wrk)")
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    row = [float(v) for v in load_breast_cancer().data[0]]
+    body = json.dumps({"instances": [row]}).encode()
     dirs = train(work)
-    http_impl = "httptools" if _has("httptools") else "h11"
-    loop_impl = "uvloop" if _has("uvloop") else "asyncio"
-    report: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "sklearn": sklearn.__version__,
-            "uvicorn": uvicorn.__version__,
-            "starlette": starlette.__version__,
-            "uvicorn_http": http_impl,
-            "uvicorn_loop": loop_impl,
-        },
-        "requests_per_run": total,
-        "models": {},
-    }
-    for name, artifact_dir in dirs.items():
-        result: dict[str, Any] = {"raw": raw(artifact_dir, rows)}
-        for kind, path in (("emulator", PREDICT_PATH), ("flask", FLASK_PATH)):
-            proc, port = start(kind, artifact_dir)
-            try:
-                result[kind] = {f"c{c}": load(port, path, bodies, total, c) for c in (1, 16)}
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
-        emu, flask, rawr = result["emulator"], result["flask"], result["raw"]
-        overhead = emu["c1"]["p50_ms"] - rawr["single_row_p50_ms"]
-        ratio = emu["c16"]["rps"] / flask["c16"]["rps"]
-        result["targets"] = {
-            "c16_rps_ratio_vs_flask": round(ratio, 2),
-            "c16_rps_at_least_3x_flask": ratio >= 3,
-            "c16_p99_lower_than_flask": emu["c16"]["p99_ms"] < flask["c16"]["p99_ms"],
-            "c1_p50_overhead_over_raw_ms": round(overhead, 3),
-            "c1_p50_overhead_at_most_1ms": overhead <= 1.0,
+    qs = quickstart_settings()
+    loader = Loader(kind, work, body)
+    token = secrets.token_urlsafe(32)
+    emu_proc, emu = start_emulator(work, token, args.workers)
+    flasks: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        predict_urls, emu["deployed_logging"] = apply(
+            write_manifest(work, dirs, qs), emu["url"], token
+        )
+        emu_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        flask_headers = {"Content-Type": "application/json"}
+        for name, d in dirs.items():
+            flasks[name] = start_flask(d, work / f"flask-{name}.log")
+        targets_of = {
+            name: {
+                "emulator": (predict_urls[name.replace("_", "-")], emu_headers, emu_proc.pid),
+                "flask": (
+                    f"http://127.0.0.1:{flasks[name][1]}{FLASK_PATH}",
+                    flask_headers,
+                    flasks[name][0].pid,
+                ),
+            }
+            for name in dirs
         }
-        report["models"][name] = result
-        print(name, json.dumps(result, indent=1), flush=True)
+        calibration = loader.calibrate(args.calibrate_seconds)
+        for name in dirs:  # warm-up: model loads, first batches, caches
+            for url, headers, _ in targets_of[name].values():
+                loader.run(url, headers, 16, args.warmup)
+        rounds = []
+        for i in range(args.rounds):
+            this: dict[str, Any] = {"round": i + 1, "models": {}}
+            for name, d in dirs.items():
+                per: dict[str, Any] = {"raw": raw_predict(d, row, args.raw_seconds), "load": {}}
+                for c in CONCURRENCY:
+                    per["load"][f"c{c}"] = {}
+                    for server, (url, headers, pid) in targets_of[name].items():
+                        r = loader.run(url, headers, c, args.seconds, pid)
+                        per["load"][f"c{c}"][server] = r
+                        print(
+                            f"round {i + 1} {name} c={c} {server}: {r['rps']} req/s, "
+                            f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms",
+                            flush=True,
+                        )
+                this["models"][name] = per
+            rounds.append(this)
+    finally:
+        for proc, _ in flasks.values():
+            proc.terminate()
+            proc.wait(10)
+        stop(emu_proc)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    summary = summarize(rounds)
+    command = (
+        "wrk -t2 -c16 -d{s}s -s post.lua --latency (-t1 -c1 at c=1)"
+        if kind == "wrk"
+        else "python bench/serving_load.py -c 16 -d {s} (asyncio, keep-alive)"
+    )
+    report: dict[str, Any] = {
+        "started": started,
+        "seconds": round(time.time() - t_start, 1),
+        "machine": machine() | {"loadavg_before": loadavg_before},
+        "emulator": {
+            k: emu[k] for k in ("command", "workers", "workers_option", "deployed_logging")
+        }
+        | qs,
+        "loadgen": {
+            "kind": kind,
+            "command": command.format(s=f"{args.seconds:g}"),
+            "calibration": calibration,
+        },
+        "settings": {
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "concurrency": list(CONCURRENCY),
+            "instance": "breast-cancer row 0",
+            "lr_model": "make_pipeline(StandardScaler(), LogisticRegression())",
+        },
+        "summary": summary,
+        "targets": targets(summary),
+        "rounds": rounds,
+        "notes": args.note + busy_note(loadavg_before),
+        "rerun": ".venv/bin/python bench/serving.py"
+        + (" --quick" if args.quick else "")
+        + (" (or: nox -s bench_serving" + (" -- --quick)" if args.quick else ")")),
+    }
     return report
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
-    lines = [
-        "# Serving benchmark",
-        "",
-        f"{m['cpus']} CPUs, Python {m['python']}, scikit-learn {m['sklearn']}, uvicorn "
-        f"{m['uvicorn']} ({m['uvicorn_http']}, {m['uvicorn_loop']}). "
-        f"{report['requests_per_run']} single-instance POSTs per run (after 100 warm-up), "
-        "keep-alive clients on 127.0.0.1; servers in their own processes. "
-        "Reproduce: `.venv/bin/python bench/serving.py`.",
-        "",
-        "| model | server | concurrency | req/s | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in report["models"].items():
-        for kind in ("emulator", "flask"):
-            for c in ("c1", "c16"):
-                s = r[kind][c]
-                lines.append(
-                    f"| {name} | {kind} | {c[1:]} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} |"
-                )
-        raw_ = r["raw"]
-        lines.append(
-            f"| {name} | raw predict, 1 row | 1 | {raw_['single_row_rows_per_s']} | "
-            f"{raw_['single_row_p50_ms']} | {raw_['single_row_p99_ms']} |"
-        )
-        lines.append(
-            f"| {name} | raw predict, 16 rows | - | "
-            f"{raw_['batch16_rows_per_s']} rows/s | {raw_['batch16_ms']} | - |"
-        )
-    lines += [
-        "",
-        "## Targets",
-        "",
-        "| model | c16 req/s vs Flask | >= 3x | c16 p99 lower | c1 p50 over raw (ms) | <= 1 ms |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in report["models"].items():
-        t = r["targets"]
-        lines.append(
-            f"| {name} | {t['c16_rps_ratio_vs_flask']}x | "
-            f"{_yn(t['c16_rps_at_least_3x_flask'])} | "
-            f"{_yn(t['c16_p99_lower_than_flask'])} | "
-            f"{t['c1_p50_overhead_over_raw_ms']} | "
-            f"{_yn(t['c1_p50_overhead_at_most_1ms'])} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _yn(ok: bool) -> str:
-    return "yes" if ok else "**no (missed)**"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", choices=["emulator", "flask"])
-    parser.add_argument("--artifact-dir", type=Path)
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="2 s per point, 1 round (smoke)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per load point")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "asyncio"], default="auto")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="emulator workers, when it has --workers",
+    )
+    parser.add_argument("--out", type=Path, help="results dir [bench/results; --quick: a temp dir]")
+    parser.add_argument("--note", action="append", default=[], help="a line for the md notes")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args()
-    if args.serve == "emulator":
-        return serve_emulator(args.artifact_dir, args.port)
-    if args.serve == "flask":
-        return serve_flask(args.artifact_dir, args.port)
-    report = run(args.requests)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serving.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "serving.md").write_text(markdown(report))
+    if args.quick:
+        args.seconds, args.rounds = 2.0, 1
+    args.warmup = 1.0 if args.quick else 2.0
+    args.raw_seconds = 0.5 if args.quick else 1.0
+    args.calibrate_seconds = 1.0 if args.quick else 3.0
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="serving-quick-")) if args.quick else RESULTS
+    report = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "serving.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "serving.md").write_text(markdown(report))
     print(markdown(report))
+    print(f"wrote {args.out / 'serving.json'} and serving.md", file=sys.stderr)
 
 
 if __name__ == "__main__":
