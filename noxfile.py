@@ -47,3 +47,12 @@ def bench(session: nox.Session) -> None:
         "batch",
     ]:
         session.run("python", f"bench/{script}.py")
+
+
+@nox.session
+def bench_serving(session: nox.Session) -> None:
+    """The serving benchmark alone: `nox -s bench_serving` (about 5 min, writes
+    bench/results/serving.{json,md}) or `nox -s bench_serving -- --quick` (2 s per point,
+    1 round, a smoke run that writes to a temp dir)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "bench/serving.py", *session.posargs)

@@ -152,6 +152,20 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code_state() -> dict[str, Any]:
+    """Which emulator was measured: the commit, and whether vertexdeploy/ had local edits."""
+
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "vertexdeploy").splitlines()
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_vertexdeploy_files": len(dirty),
+    }
+
+
 def busy_note(loadavg: list[float]) -> list[str]:
     """Say so when other work shared the cores: the numbers are then noisier."""
     cpus = os.cpu_count() or 1
@@ -168,6 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sklearn.datasets import load_breast_cancer
 
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
+    code = code_state()  # before the run: the emulator started is the tree as it is now
     started, t_start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.time()
     kind = args.loadgen if args.loadgen != "auto" else ("wrk" if load.wrk_path() else "asyncio")
     if kind == "wrk" and not load.wrk_path():
@@ -238,6 +253,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "started": started,
         "seconds": round(time.time() - t_start, 1),
         "machine": machine() | {"loadavg_before": loadavg_before},
+        "code": code,
         "emulator": {
             k: emu[k] for k in ("command", "workers", "workers_option", "deployed_logging")
         }

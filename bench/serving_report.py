@@ -102,7 +102,7 @@ def _fmt(x: float) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     m, emu, lg, s = report["machine"], report["emulator"], report["loadgen"], report["settings"]
-    cal = lg["calibration"]
+    cal, code = lg["calibration"], report["code"]
     lines = [
         "# Serving benchmark: the emulator as users run it, against the tutorial Flask app",
         "",
@@ -126,7 +126,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), load average before the run "
         f"{m['loadavg_before']}, Python {m['python']}, scikit-learn {m['sklearn']}, "
         f"uvicorn {m['uvicorn']} (uvloop installed: {m['uvloop']}, httptools installed: "
-        f"{m['httptools']}), Flask {m['flask']}. Started {report['started']}; "
+        f"{m['httptools']}), Flask {m['flask']}. Code: commit {code['commit']}"
+        + (
+            f" plus {code['uncommitted_vertexdeploy_files']} uncommitted file(s) under "
+            "vertexdeploy/"
+            if code["uncommitted_vertexdeploy_files"]
+            else ""
+        )
+        + f". Started {report['started']}; "
         f"took {report['seconds']:.0f} s.",
         "",
         "| model, concurrency | emulator req/s | Flask req/s | ratio | p50 emulator | "
