@@ -20,12 +20,17 @@ stay, as on Vertex). A job whose every instance failed ends FAILED, with its out
 The job: ``inputConfig.gcsSource.uris`` name objects in the bucket store (a ``*`` in the object
 name is a wildcard: ``gs://b/in/part-*``); ``instancesFormat`` ``jsonl`` (one JSON instance a
 line) or ``csv`` (a header row, then one instance a row: a list of the values, numbers parsed).
-The model version's container is loaded with the serving predictor loader (same containers,
-same sha256 pinning, same refusals). The job streams (batch_stream.py): rows are read in chunks
-of ``batch_stream.CHUNK_ROWS`` and go to the model in batches of
+The model version's container is checked here (same containers, same sha256 pinning, same
+refusals as serving), then the job's rows run outside the emulator process: its own batch
+process (batch_process.py, started and followed by batch_child.py) reads the input in chunks
+of ``batch_stream.CHUNK_ROWS`` and spreads them over compute processes (batch_compute.py,
+``VERTEXDEPLOY_BATCH_PROCESSES``, default one per core, at a lower CPU priority than the
+emulator) that load the model and predict in batches of
 ``manualBatchTuningParameters.batchSize`` (default ``BATCH_SIZE``); a batch the model refuses
-is retried row by row, so that one bad row fails alone. Memory is bounded by a chunk and an
-output shard, not by the input. Output, as Vertex lays it out, under
+is retried row by row, so that one bad row fails alone. The emulator keeps the state machine
+and the store: the processes report rows done and it writes ``completionStats``. Memory is
+bounded by the chunks in flight and an output shard, not by the input. A process that dies
+fails the job saying so. Output, as Vertex lays it out, under
 ``outputConfig.gcsDestination.outputUriPrefix``::
 
     prediction-<model display name>-<create time, 2024_01_02T03_04_05_678Z>/
@@ -38,8 +43,8 @@ jsonl object instances are shaped by ``instanceConfig`` first (batch_instances.p
 ``keyField`` a prediction line is ``{"key": ..., "prediction": ...}``.
 
 While the job runs, ``completionStats`` shows its progress (``incompleteCount`` counts down
-from the input's non-blank lines), updated every ``PROGRESS_S`` and at each chunk's end; a
-cancel is noticed at the same points, so it takes effect within one chunk. Shards already
+from the input's non-blank lines), updated every ``PROGRESS_S``; a cancel is noticed as often
+and reaches the batch process, which stops before its next model batch. Shards already
 written stay, as on Vertex. Not supported, and failed with UNIMPLEMENTED saying so: BigQuery
 input or output, csv output, tf-record and file-list input, ``instanceConfig`` on csv input,
 explanations.
@@ -66,19 +71,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vertexdeploy.emulator import batch_stream, jobs
+from vertexdeploy.emulator import batch_child, batch_stream, jobs
 from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError
 from vertexdeploy.emulator.batch_instances import active
-from vertexdeploy.emulator.batch_stream import Row, ShardWriter, error_line
 from vertexdeploy.emulator.buckets import split_gs_uri
 from vertexdeploy.emulator.clock import rfc3339
-from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
-from vertexdeploy.emulator.serving.errors import (
-    PredictionFailedError,
-    PredictionInputError,
-    ServingError,
-)
-from vertexdeploy.emulator.serving.predictors import Predictor, load_predictor
+from vertexdeploy.emulator.serving.artifacts import check_sha256, resolve_artifact_uri
+from vertexdeploy.emulator.serving.errors import ArtifactError, ServingError
+from vertexdeploy.emulator.serving.predictors import SHA256_ENV, container_env, select_framework
 from vertexdeploy.emulator.store import Store
 
 if TYPE_CHECKING:
@@ -255,28 +255,22 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
             raise JobFailed(
                 "NOT_FOUND", f"Model {doc['model']} version {doc['modelVersionId']} is not found."
             )
-        predictor = _load(state, version)
-        progress = _Progress(state.store, name, batch_stream.count_rows(fmt, paths))
-        stats = progress.stats
-        progress.beat(force=True)
+        artifact_dir = _check_model(state, version)
         out_dir = f"{out_prefix}/prediction-{_dir_name(version)}-{_dir_time(doc)}"
-        batch_stream.clear_shards(state.buckets, out_dir)
-        predictions = ShardWriter(state.buckets, out_dir, "predictions")
-        errors = ShardWriter(state.buckets, out_dir, "errors")
-        first_error = ""
-        source = batch_stream.rows(fmt, paths, doc.get("instanceConfig") or {})
-        batch_size = _batch_size(doc)
-        for chunk in batch_stream.chunks(source, max(batch_stream.CHUNK_ROWS, batch_size)):
-            status = _predict_chunk(predictor, chunk, batch_size, progress, predictions, errors)
-            first_error = first_error or status
-            progress.beat(force=True)  # cancel takes effect within one chunk at the latest
-        predictions.close()
-        errors.close()
+        spec = _job_spec(state, doc, fmt, paths, out_dir, artifact_dir, version)
+        progress = _Progress(state.store, name)
+        stats = progress.stats
+        outcome = batch_child.run(name, spec, progress.beat, PROGRESS_S)
+        stats.successful, stats.failed = outcome.ok, outcome.failed
+        if outcome.kind == "cancelled":
+            raise _Cancelled
+        if outcome.kind == "fatal":
+            raise JobFailed(outcome.status, outcome.message)
         stats.incomplete = 0
         if stats.failed and not stats.successful:
             failure = JobFailed(
                 "INVALID_ARGUMENT",
-                f"All {stats.failed} instances failed; the first: {first_error} "
+                f"All {stats.failed} instances failed; the first: {outcome.first_error} "
                 f"(see {out_dir}/errors_00001.jsonl).",
             )
             _finish(state.store, name, FAILED, stats, failure.error(), out_dir)
@@ -284,8 +278,6 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
             _finish(state.store, name, SUCCEEDED, stats, None, out_dir)
     except _Cancelled:
         _finish(state.store, name, CANCELLED, stats)
-    except batch_stream.InputError as exc:
-        _finish(state.store, name, FAILED, stats, JobFailed("INVALID_ARGUMENT", str(exc)).error())
     except JobFailed as exc:
         _finish(state.store, name, FAILED, stats, exc.error())
     except ServingError as exc:
@@ -294,10 +286,51 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
         _finish(state.store, name, FAILED, stats, JobFailed(exc.status, exc.message).error())
     except sqlite3.ProgrammingError:
         raise
-    except Exception as exc:  # a bug in the emulator or the model: fail the job, say why
+    except Exception as exc:  # a bug in the emulator: fail the job, say why
         log.exception("batch job %s failed unexpectedly", name)
         message = f"The emulator failed running the job: {type(exc).__name__}: {exc}"
         _finish(state.store, name, FAILED, stats, JobFailed("INTERNAL", message).error())
+
+
+def _check_model(state: EmulatorState, version: dict[str, Any]) -> str:
+    """The model's artifact directory, once its container and pinned sha256 pass the
+    serving checks (the compute processes load it; a refusal fails the job here, early)."""
+    spec = version.get("containerSpec") or {}
+    select_framework(spec)
+    directory = resolve_artifact_uri(str(version.get("artifactUri") or ""), state.buckets.root)
+    if not Path(directory).is_dir():
+        raise ArtifactError(f"artifact directory {directory} does not exist")
+    expected = container_env(spec).get(SHA256_ENV)
+    if expected:
+        check_sha256(Path(directory), expected)
+    return str(directory)
+
+
+def _job_spec(
+    state: EmulatorState,
+    doc: dict[str, Any],
+    fmt: str,
+    paths: list[tuple[Path, str]],
+    out_dir: str,
+    artifact_dir: str,
+    version: dict[str, Any],
+) -> dict[str, Any]:
+    """What the batch process needs, settings read now (a test may have changed them)."""
+    return {
+        "format": fmt,
+        "paths": [(str(path), uri) for path, uri in paths],
+        "instance_config": doc.get("instanceConfig") or {} if fmt == "jsonl" else {},
+        "artifact_dir": artifact_dir,
+        "container_spec": version.get("containerSpec") or {},
+        "batch_size": _batch_size(doc),
+        "chunk_rows": max(batch_stream.CHUNK_ROWS, _batch_size(doc)),
+        "shard_rows": batch_stream.SHARD_ROWS,
+        "buckets_root": str(state.buckets.root),
+        "out_dir": out_dir,
+        "processes": batch_child.processes(),
+        "nice": batch_child.NICE,
+        "progress_s": PROGRESS_S,
+    }
 
 
 def _unsupported(what: str) -> JobFailed:
@@ -352,11 +385,6 @@ def _expand(state: EmulatorState, uri: str) -> list[tuple[Path, str]]:
     return [(state.buckets.bucket_dir(bucket) / n, f"gs://{bucket}/{n}") for n in names]
 
 
-def _load(state: EmulatorState, version: dict[str, Any]) -> Predictor:
-    directory = resolve_artifact_uri(str(version.get("artifactUri") or ""), state.buckets.root)
-    return load_predictor(directory, version.get("containerSpec") or {})
-
-
 def _batch_size(doc: dict[str, Any]) -> int:
     size = (doc.get("manualBatchTuningParameters") or {}).get("batchSize")
     try:
@@ -369,68 +397,29 @@ class _Progress:
     """Publishes ``completionStats`` while the job runs and notices a cancel: at most every
     ``PROGRESS_S`` seconds (a store transaction), so the cost is independent of the rows."""
 
-    def __init__(self, store: Store, name: str, expected: int) -> None:
-        self.store, self.name, self.expected = store, name, expected
-        self.stats = _Stats(incomplete=expected)
+    def __init__(self, store: Store, name: str) -> None:
+        self.store, self.name = store, name
+        self.stats = _Stats(incomplete=-1)
         self._next = 0.0
+        self._wanted = True
 
-    def beat(self, force: bool = False) -> None:
-        done = self.stats.successful + self.stats.failed
-        self.stats.incomplete = max(0, self.expected - done)
+    def beat(self, ok: int, failed: int, expected: int | None) -> bool:
+        """Record progress; False once the job is no longer RUNNING (cancelled)."""
+        self.stats.successful, self.stats.failed = ok, failed
+        if expected is not None:
+            self.stats.incomplete = max(0, expected - ok - failed)
         now = time.monotonic()
-        if not force and now < self._next:
-            return
+        if now < self._next or not self._wanted:
+            return self._wanted
         self._next = now + PROGRESS_S
         with self.store.transaction():
             doc = self.store.get(self.name)
             if doc is None or doc.get("state") != RUNNING:
-                raise _Cancelled
+                self._wanted = False
+                return False
             doc["completionStats"] = self.stats.doc()
             jobs.save(self.store, doc)
-
-
-def _predict_chunk(
-    predictor: Predictor,
-    chunk: list[Row],
-    batch_size: int,
-    progress: _Progress,
-    predictions: ShardWriter,
-    errors: ShardWriter,
-) -> str:
-    """Predict one chunk, batch by batch, into the shard writers; the first error status."""
-    stats, first = progress.stats, ""
-    good = []
-    for row in chunk:
-        if row.error is None:
-            good.append(row)
-        else:
-            errors.add(error_line(row.instance, row.error))
-            first = first or row.error
-            stats.failed += 1
-    for start in range(0, len(good), batch_size):
-        batch = good[start : start + batch_size]
-        results = _predict(predictor, [row.instance for row in batch])
-        for row, (instance, prediction, status) in zip(batch, results, strict=True):
-            if status is None:
-                predictions.add(row.ok_line(prediction))
-                stats.successful += 1
-            else:
-                errors.add(error_line(instance, status))
-                first = first or status
-                stats.failed += 1
-        progress.beat()
-    return first
-
-
-def _predict(predictor: Predictor, batch: list[Any]) -> list[tuple[Any, Any, str | None]]:
-    """(instance, prediction, None) or (instance, None, status) per row; a refused batch is
-    retried row by row so that only the bad rows fail."""
-    try:
-        return [(i, p, None) for i, p in zip(batch, predictor.predict(batch), strict=True)]
-    except (PredictionInputError, PredictionFailedError) as exc:
-        if len(batch) == 1:
-            return [(batch[0], None, f"{exc.grpc_status}: {exc}")]
-    return [result for instance in batch for result in _predict(predictor, [instance])]
+        return True
 
 
 def _dir_name(version: dict[str, Any]) -> str:

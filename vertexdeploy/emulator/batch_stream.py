@@ -151,7 +151,9 @@ def _shaped(row: Row, cfg: dict[str, Any]) -> Row:
 
 class ShardWriter:
     """``<out_dir>/<stem>_0000N.jsonl``, a new file each ``shard_rows`` lines. At least
-    ``<stem>_00001.jsonl`` is written, empty if nothing came (Vertex writes it too)."""
+    ``<stem>_00001.jsonl`` is written, empty if nothing came (Vertex writes it too).
+    Lines come one by one (``add``) or as encoded blocks (``add_block``: the batch
+    process's workers send a batch's lines as one ``bytes``, so no per-line work here)."""
 
     def __init__(self, buckets: BucketStore, out_dir: str, stem: str, shard_rows: int = 0) -> None:
         self.buckets = buckets
@@ -159,22 +161,35 @@ class ShardWriter:
         self.stem = stem
         self.shard_rows = shard_rows or SHARD_ROWS
         self.shards = 0
-        self._lines: list[str] = []
+        self._parts: list[bytes] = []
+        self._count = 0
 
     def add(self, line: str) -> None:
-        self._lines.append(line)
-        if len(self._lines) >= self.shard_rows:
+        self.add_block(f"{line}\n".encode(), 1)
+
+    def add_block(self, data: bytes, lines: int) -> None:
+        """``lines`` newline-terminated lines, in order; split where a shard fills."""
+        while lines:
+            room = self.shard_rows - self._count
+            if lines < room:
+                self._parts.append(data)
+                self._count += lines
+                return
+            head = data.split(b"\n", room)  # the first ``room`` lines, then the rest
+            self._parts.append(b"\n".join(head[:room]) + b"\n")
+            self._count += room
             self._flush()
+            data, lines = head[room] if len(head) > room else b"", lines - room
 
     def close(self) -> None:
         """Write what is left (or the empty first shard)."""
-        if self._lines or not self.shards:
+        if self._count or not self.shards:
             self._flush()
 
     def _flush(self) -> None:
         self.shards += 1
-        data = "".join(f"{line}\n" for line in self._lines).encode()
-        self._lines = []
+        data = b"".join(self._parts)
+        self._parts, self._count = [], 0
         self.buckets.write_bytes(f"{self.out_dir}/{self.stem}_{self.shards:05d}.jsonl", data)
 
 
