@@ -49,6 +49,10 @@ class LoggedRequest:
 class EmulatorAdminError(RuntimeError):
     """The emulator refused an admin call (a bad fault rule, a wrong token...)."""
 
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 @dataclass(frozen=True)
 class EmulatedVertex:
@@ -108,7 +112,7 @@ class EmulatedVertex:
         try:
             self._json("POST", f"/storage/v1/b?project={quote(self.project)}", {"name": bucket})
         except EmulatorAdminError as exc:
-            if "409" not in str(exc):  # already there is fine
+            if exc.code != 409:  # already there is fine
                 raise
 
     # -- faults ------------------------------------------------------------------------
@@ -164,5 +168,5 @@ class EmulatedVertex:
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
             raise EmulatorAdminError(
-                f"{method} {path.split('?')[0]} -> {exc.code}: {detail}"
+                f"{method} {path.split('?')[0]} -> {exc.code}: {detail}", exc.code
             ) from None
