@@ -17,6 +17,10 @@ HOUR_S = 3600
 DAY_S = 86400
 
 
+# The emulator's schedule reads this label (a job's own interval in seconds, under Vertex's 1 h).
+INTERVAL_LABEL = "vertexdeploy-interval-seconds"
+
+
 def thresholds(t: ThresholdsSpec | None) -> dict[str, Any] | None:
     return None if t is None else {"default": t.default, "features": dict(t.features)}
 
@@ -59,6 +63,8 @@ def attrs(
         "log_ttl_days": spec.log_ttl_days,
         "encryption_key": encryption_key,
         "deployments": sorted(deployments),
+        # the local target's own schedule; the key exists only when set (older plans unchanged)
+        **({"interval_seconds": spec.interval_seconds} if spec.interval_seconds else {}),
     }
 
 
@@ -115,6 +121,8 @@ def request(
         "logging_sampling_strategy": {"random_sample_config": {"sample_rate": a["sampling_rate"]}},
         "labels": L.managed_labels(stack, endpoint_logical, spec_hash=spec_hash),
     }
+    if a.get("interval_seconds"):  # local target only (validate refuses it for vertex)
+        job["labels"][INTERVAL_LABEL] = str(int(a["interval_seconds"]))
     alerts: dict[str, Any] = {}
     if a.get("alert_emails"):
         alerts["email_alert_config"] = {"user_emails": list(a["alert_emails"])}
@@ -175,7 +183,13 @@ def from_api(job: dict[str, Any], watched: dict[str, str]) -> dict[str, Any]:
             watched.get(str(c.get("deployed_model_id", "")), str(c.get("deployed_model_id", "")))
             for c in configs
         ),
+        **_interval_seconds(job),
     }
+
+
+def _interval_seconds(job: dict[str, Any]) -> dict[str, Any]:
+    value = str((job.get("labels") or {}).get(INTERVAL_LABEL, ""))
+    return {"interval_seconds": int(value)} if value.isdigit() else {}
 
 
 def _baseline(dataset: dict[str, Any] | None) -> dict[str, Any] | None:

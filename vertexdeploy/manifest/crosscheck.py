@@ -139,6 +139,7 @@ def cross_check(
                     "Vertex AI does not offer); remove it for target: vertex",
                 )
             )
+        problems += _evaluation_problems(manifest, ei, ep)
         if _logging_off_explicitly(ep) and manifest.target == "local" and ep.monitoring:
             problems.append(
                 (
@@ -213,6 +214,48 @@ def cross_warnings(manifest: Manifest) -> list[tuple[Loc, str]]:
                 )
             )
     return warnings
+
+
+def _evaluation_problems(manifest: Manifest, ei: int, ep: EndpointSpec) -> list[tuple[Loc, str]]:
+    """Continuous evaluation and its schedule: what the target and the endpoint must offer."""
+    out: list[tuple[Loc, str]] = []
+    mon = ep.monitoring
+    gates = ep.rollout.gates if ep.rollout else None
+    if (
+        gates is not None
+        and gates.min_accuracy is not None
+        and (mon is None or not mon.ground_truth)
+    ):
+        out.append(
+            (
+                ("endpoints", ei, "rollout", "gates", "min_accuracy"),
+                "min_accuracy needs ground truth to judge: give the endpoint "
+                "monitoring.ground_truth (key_field) and send outcomes with "
+                "`vertexdeploy feedback`",
+            )
+        )
+    if mon is not None and mon.interval_seconds is not None and manifest.target != "local":
+        out.append(
+            (
+                ("endpoints", ei, "monitoring", "interval_seconds"),
+                "interval_seconds is for the local target only (Vertex AI runs jobs at least "
+                "hourly): use interval_hours",
+            )
+        )
+    if (
+        mon is not None
+        and mon.ground_truth
+        and manifest.target == "vertex"
+        and not ep.logging_table
+    ):
+        out.append(
+            (
+                ("endpoints", ei, "monitoring", "ground_truth"),
+                "ground truth on target vertex is joined with the request-response log in "
+                "BigQuery: set request_logging.bigquery_table",
+            )
+        )
+    return out
 
 
 def _logging_off_explicitly(ep: EndpointSpec) -> bool:

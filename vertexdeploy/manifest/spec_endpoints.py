@@ -72,6 +72,18 @@ class DeploymentResourcePoolSpec(Spec):
         return self
 
 
+class SloSpec(Spec):
+    """Service-level objectives of one deployed model, read from Cloud Monitoring's metrics
+    and reported (with alerts on a breach) by `vertexdeploy monitor`."""
+
+    p99_latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    min_throughput_rps: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_error_rate: Fraction | None = None
+    window_seconds: float = Field(
+        default=3600.0, gt=0, allow_inf_nan=False, description="How far back monitor looks."
+    )
+
+
 class DeploymentSpec(Spec):
     """A model version deployed to an endpoint, known by its logical name."""
 
@@ -81,6 +93,7 @@ class DeploymentSpec(Spec):
             "enable_access_logging",
             "required_replicas",
             "shared_resources",
+            "slo",
             "spot",
         }
     )
@@ -113,6 +126,7 @@ class DeploymentSpec(Spec):
     service_account: ServiceAccount | None = None
     disable_container_logging: bool = False
     enable_access_logging: bool = False
+    slo: SloSpec | None = None
 
     @field_validator("model")
     @classmethod

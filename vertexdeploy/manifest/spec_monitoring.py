@@ -39,6 +39,42 @@ class AttributionSpec(Spec):
     drift: ThresholdsSpec | None = None
 
 
+class EvaluationThresholdsSpec(Spec):
+    """Alert thresholds on the metrics computed from joined ground truth (per window)."""
+
+    min_accuracy: Fraction | None = None
+    min_f1: Fraction | None = None
+    min_auc: Fraction | None = None
+    max_rmse: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    max_mae: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+
+
+class GroundTruthSpec(Spec):
+    """Continuous evaluation: actual outcomes joined with logged predictions on a key."""
+
+    key_field: str = Field(
+        min_length=1,
+        description="Instance field that identifies a request (as instance_config.key_field).",
+    )
+    label_field: str = Field(
+        default="label", min_length=1, description="Ground-truth column with the outcome."
+    )
+    task: Literal["classification", "regression"] = "classification"
+    positive_class: str | None = Field(
+        default=None, description="Class scored for F1/AUC [default: the larger label]."
+    )
+    window_hours: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="Width of an evaluation window."
+    )
+    slices: tuple[str, ...] = Field(
+        default=(), description="Features to slice metrics by [default: every feature]."
+    )
+    min_rows: int = Field(
+        default=20, ge=1, description="Joined rows a window (or the min_accuracy gate) needs."
+    )
+    thresholds: EvaluationThresholdsSpec = Field(default_factory=EvaluationThresholdsSpec)
+
+
 class MonitoringSpec(Spec):
     """Model Monitoring of an endpoint: skew against a baseline and drift over time."""
 
@@ -46,6 +82,8 @@ class MonitoringSpec(Spec):
         {
             "enable_logging",
             "encryption_key",
+            "ground_truth",
+            "interval_seconds",
             "log_ttl_days",
             "monitor_window_hours",
             "notification_channels",
@@ -58,6 +96,12 @@ class MonitoringSpec(Spec):
     attribution: AttributionSpec | None = None
     sampling_rate: Fraction = 1.0
     interval_hours: int = Field(default=1, ge=1, le=24)
+    interval_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=86400,
+        description="Local target only: run the job every N seconds (tests, demos).",
+    )
     monitor_window_hours: int | None = Field(
         default=None,
         ge=1,
@@ -74,6 +118,7 @@ class MonitoringSpec(Spec):
         default=None, ge=1, description="Days the BigQuery request log tables are kept (logTtl)."
     )
     encryption_key: EncryptionKey | None = None
+    ground_truth: GroundTruthSpec | None = None
 
     @field_validator("alert_emails")
     @classmethod

@@ -15,11 +15,18 @@ DEFAULT_MAX_BAKE_FACTOR = 3
 class GatesSpec(Spec):
     """Health gates checked at the end of each bake; all must pass to advance."""
 
+    ADDED_FIELDS: ClassVar[frozenset[str]] = frozenset({"min_accuracy"})
+
     max_error_rate: Fraction | None = None
     max_p99_latency_ms: float | None = Field(default=None, gt=0)
     min_requests: int = Field(default=1, ge=0)
     max_disagreement: Fraction | None = None
     command: str | None = Field(default=None, description="Shell command; exit code 0 passes.")
+    min_accuracy: Fraction | None = Field(
+        default=None,
+        description="Candidate's accuracy over joined ground truth (`vertexdeploy feedback`); "
+        "judged once monitoring.ground_truth.min_rows rows are joined.",
+    )
 
 
 class RolloutSpec(Spec):
