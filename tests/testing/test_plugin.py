@@ -95,7 +95,7 @@ def test_failures_are_reported_with_their_cause(
             aiplatform.Endpoint.create(display_name="throttled")
         """
     )
-    result = pytester.runpytest(*plugin_args, "-q")
+    result = pytester.runpytest(*plugin_args, "-q", "--tb=short")
     result.assert_outcomes(passed=2, failed=3)
     result.stdout.fnmatch_lines(
         [
