@@ -5,30 +5,25 @@
   (a header row, then rows) or ``jsonl`` (one JSON object per line; a JSON list is read by
   position, its features named ``"0"``, ``"1"``...). ``targetField`` is dropped. In a CSV a
   column is numeric when every non-empty cell parses as a float; empty cells are missing.
-* Serving: successful (HTTP 200) records of one deployed model in ``predictions.db`` within a
-  window, optionally subsampled by the job's sample rate (by a hash of the request id, so the
-  same request is always in or out). Instances become rows keyed by feature name: a list
-  instance by position in the baseline's column order, a dict instance by key.
+* Serving: read column by column from the request log (``window.py``); only the few
+  instances attributions need become rows here (``instance_row``): a list instance by
+  position in the baseline's column order, a dict instance by key.
 """
 
 from __future__ import annotations
 
 import csv
 import fnmatch
-import hashlib
 import io
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from vertexdeploy.emulator.apierror import ApiError, failed_precondition
 from vertexdeploy.emulator.buckets import BucketStore, split_gs_uri
 from vertexdeploy.emulator.monitoring.stats import Row, feature_kind
-from vertexdeploy.emulator.serving.predictlog import read_records
 
 MAX_BASELINE_ROWS = 100_000
-MAX_RECORDS = 20_000  # logged requests read per deployed model and window
 
 
 @dataclass(frozen=True)
@@ -153,23 +148,6 @@ def load_baseline(buckets: BucketStore, dataset: dict[str, Any]) -> Baseline:
 # ---------------------------------------------------------------------------------- serving
 
 
-@dataclass
-class Serving:
-    """One deployed model's logged instances in a window, as feature rows."""
-
-    rows: list[Row] = field(default_factory=list)
-    records: int = 0  # logged requests in the window
-    sampled: int = 0  # of those, kept by the job's sample rate
-    instance_format: str = ""  # "list" or "dict", from the first instance
-
-
-def _kept(request_id: str, rate: float) -> bool:
-    if rate >= 1.0:
-        return True
-    digest = hashlib.sha256(request_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < rate
-
-
 def instance_row(instance: Any, features: list[str]) -> Row | None:
     """A logged instance keyed by feature name; None for instances that are neither."""
     if isinstance(instance, list):
@@ -177,50 +155,6 @@ def instance_row(instance: Any, features: list[str]) -> Row | None:
     if isinstance(instance, dict):
         return {f: instance.get(f) for f in features}
     return None
-
-
-def serving_features(
-    db_path: Path, endpoint: str, dm_id: str, since: float, until: float
-) -> list[str]:
-    """Feature names when there is no baseline: dict keys (sorted), or list positions."""
-    names: set[str] = set()
-    width = 0
-    for rec in read_records(db_path, endpoint, dm_id, since, until, limit=1000):
-        for inst in rec["instances"]:
-            if isinstance(inst, dict):
-                names.update(str(k) for k in inst)
-            elif isinstance(inst, list):
-                width = max(width, len(inst))
-    return sorted(names) if names else [str(i) for i in range(width)]
-
-
-def read_serving(
-    db_path: Path,
-    endpoint: str,
-    dm_id: str,
-    since: float,
-    until: float,
-    features: list[str],
-    sample_rate: float = 1.0,
-) -> Serving:
-    out = Serving()
-    if not db_path.is_file():
-        return out
-    for rec in read_records(db_path, endpoint, dm_id, since, until, limit=MAX_RECORDS):
-        if rec["status"] != 200:
-            continue
-        out.records += 1
-        if not _kept(str(rec["request_id"]), sample_rate):
-            continue
-        out.sampled += 1
-        for inst in rec["instances"]:
-            row = instance_row(inst, features)
-            if row is None:
-                continue
-            if not out.instance_format:
-                out.instance_format = "list" if isinstance(inst, list) else "dict"
-            out.rows.append(row)
-    return out
 
 
 def to_instance(row: Row, features: list[str], instance_format: str) -> Any:

@@ -21,11 +21,23 @@ Per deployed model in the job's objective configs:
   attribution thresholds are set, and the model is loaded): occlusion attributions — see
   stats.py — compared the same way.
 
+* OUTLIERS (when the job's ``vertexdeploy-outlier-method`` label is set and a training
+  dataset is given): the share of the window's instances a detector fitted on the baseline
+  calls outliers (``outliers.py``); feature ``*``.
+* OUTPUT_DRIFT (when the ``vertexdeploy-output-drift-threshold`` label is set): the
+  predictions' distribution against the model's predictions on the baseline, else the
+  previous window's (``output_drift.py``); feature ``prediction``.
+* Profiles of every feature (``profiling.py``), stored with each run.
+
+Every logged instance in the window counts (no cap): the window is read in column chunks.
+
 A window with fewer than ``MIN_INSTANCES`` (10) logged instances of a deployed model gives
 no stats for it (a note in the run says so); the same holds for drift's previous window.
 
 Thresholds: the per-feature threshold, else the config's default threshold, else 0.3
-(attribution objectives fall back to the default skew/drift threshold too). A value strictly
+(attribution objectives fall back to the default skew/drift threshold too). Outliers and
+output drift take theirs from the labels ``vertexdeploy-outlier-threshold`` (default 0.05)
+and ``vertexdeploy-output-drift-threshold`` (``_`` for the decimal point). A value strictly
 above its threshold is an anomaly. Anomalies are recorded as alerts with the job's alert
 emails; no email is sent.
 """
@@ -36,7 +48,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +55,15 @@ from vertexdeploy.emulator import monitoring_jobs
 from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError, failed_precondition, not_found
 from vertexdeploy.emulator.buckets import BucketStore
 from vertexdeploy.emulator.clock import rfc3339
+from vertexdeploy.emulator.monitoring import model_run as M
+from vertexdeploy.emulator.monitoring import outliers as OL
+from vertexdeploy.emulator.monitoring import output_drift as OD
 from vertexdeploy.emulator.monitoring import stats as S
-from vertexdeploy.emulator.monitoring.data import (
-    Baseline,
-    Serving,
-    load_baseline,
-    read_serving,
-    serving_features,
-    to_instance,
-)
+from vertexdeploy.emulator.monitoring.data import Baseline, load_baseline
+from vertexdeploy.emulator.monitoring.logstore import LocalLogStore, log_dir
+from vertexdeploy.emulator.monitoring.profiling import Profile
 from vertexdeploy.emulator.monitoring.results import Results, Stat
+from vertexdeploy.emulator.monitoring.window import Window
 from vertexdeploy.emulator.store import Store
 
 DEFAULT_THRESHOLD = 0.3
@@ -66,6 +76,12 @@ ATTR_SKEW = "FEATURE_ATTRIBUTION_SKEW"
 ATTR_DRIFT = "FEATURE_ATTRIBUTION_DRIFT"
 OBJECTIVES = (RAW_SKEW, RAW_DRIFT, ATTR_SKEW, ATTR_DRIFT)
 ATTRIBUTION = "attribution"
+
+OUTLIERS = M.OUTLIERS
+OUTPUT_DRIFT = M.OUTPUT_DRIFT
+OUTLIER_METHOD_LABEL = "vertexdeploy-outlier-method"
+OUTLIER_THRESHOLD_LABEL = "vertexdeploy-outlier-threshold"
+OUTPUT_DRIFT_LABEL = "vertexdeploy-output-drift-threshold"
 
 # (endpoint, deployed model id, instances) -> predictions; raises when the model cannot run
 PredictFn = Callable[[str, str, list[Any]], list[Any]]
@@ -94,41 +110,22 @@ def _threshold(cfg: dict[str, Any], per_feature: str, default: str, feature: str
     return DEFAULT_THRESHOLD
 
 
-@dataclass
-class _ModelRun:
-    """What one deployed model's run needs; attributions are computed at most once each."""
+def _label_fraction(labels: dict[str, Any], key: str) -> float | None:
+    try:
+        return float(str(labels[key]).replace("_", "."))
+    except (KeyError, ValueError):
+        return None
 
-    endpoint: str
-    dm_id: str
-    features: list[str]
-    kinds: dict[str, str]
-    fills: dict[str, Any]
-    current: Serving
-    predict: PredictFn | None
-    notes: list[str]
-    instance_format: str = "list"
 
-    def attributions(self, rows: list[S.Row], label: str) -> dict[str, float] | None:
-        if self.predict is None:
-            self.notes.append(
-                f"deployed model {self.dm_id}: attributions skipped for {label} "
-                "(the model is not loaded)"
-            )
-            return None
-        predict = self.predict
-
-        def run(rows_: list[S.Row]) -> list[Any]:
-            instances = [to_instance(r, self.features, self.instance_format) for r in rows_]
-            return predict(self.endpoint, self.dm_id, instances)
-
-        try:
-            return S.occlusion_attributions(rows, self.features, self.fills, run)
-        except Exception as exc:  # noqa: BLE001 - the model refused occluded rows
-            self.notes.append(
-                f"deployed model {self.dm_id}: attributions failed for {label}: "
-                f"{type(exc).__name__}: {exc}"
-            )
-            return None
+def settings(job: dict[str, Any]) -> M.Settings:
+    """Outlier and output-drift settings from the job's labels (Vertex has no such fields)."""
+    labels = job.get("labels") or {}
+    method = str(labels.get(OUTLIER_METHOD_LABEL) or "") or None
+    return M.Settings(
+        outlier_method=method if method in OL.METHODS else None,
+        outlier_threshold=_label_fraction(labels, OUTLIER_THRESHOLD_LABEL) or OL.DEFAULT_THRESHOLD,
+        output_drift_threshold=_label_fraction(labels, OUTPUT_DRIFT_LABEL),
+    )
 
 
 class MonitoringEngine:
@@ -146,6 +143,8 @@ class MonitoringEngine:
         self.min_instances = max(1, min_instances)
         self.buckets = buckets
         self.predictions_db = predictions_db
+        self.log = LocalLogStore(log_dir(predictions_db))
+        self._outlier_models: dict[str, OL.OutlierModel | None] = {}
         self.results = Results(results_db)
         self._lock = threading.Lock()
 
@@ -192,17 +191,24 @@ class MonitoringEngine:
         )
         notes: list[str] = []
         out: list[Stat] = []
+        profiles: list[tuple[str, dict[str, Any]]] = []
         baselines: dict[str, Baseline] = {}
         try:
-            for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
-                out += self._model(
-                    job, cfg, (start, end), previous, rate, predict, notes, baselines
-                )
+            with self.log.connect() as con:
+                for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
+                    stats, profs = self._model(
+                        con, job, cfg, (start, end), previous, rate, predict, notes, baselines
+                    )
+                    out += stats
+                    dm_id = str(cfg.get("deployedModelId") or "")
+                    profiles += [(dm_id, p.to_dict()) for p in profs]
         except ApiError as err:
             self.results.record(job_name, now, (start, end), "failed", [err.message], [], [])
             self._mark(job_name, now, interval, err)
             raise
-        run_id = self.results.record(job_name, now, (start, end), "ok", notes, out, emails)
+        run_id = self.results.record(
+            job_name, now, (start, end), "ok", notes, out, emails, profiles
+        )
         self._mark(job_name, now, interval, None)
         anomalies = [s for s in out if s.anomaly]
         return {
@@ -223,6 +229,7 @@ class MonitoringEngine:
                 "anomalies": [s.to_dict() | {"run_id": run_id} for s in anomalies],
             },
             "notes": notes,
+            "profiles": [{"deployed_model_id": d, **p} for d, p in profiles],
         }
 
     def _window(
@@ -260,7 +267,7 @@ class MonitoringEngine:
         to give stats (each run consumes its window)."""
         now = time.time() if now is None else now
         job = self.job(job_name)
-        if job.get("state") == "JOB_STATE_PAUSED" or not self.predictions_db.is_file():
+        if job.get("state") == "JOB_STATE_PAUSED" or not self.log.files():
             return False
         start, end, _previous = self._window(job_name, job, None, None, now)
         attempt = self.results.last_run(job_name, status=None)
@@ -269,11 +276,12 @@ class MonitoringEngine:
         if start >= end:
             return False
         endpoint, rate = str(job.get("endpoint") or ""), _sample_rate(job)
-        for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
-            dm_id = str(cfg.get("deployedModelId") or "")
-            waiting = read_serving(self.predictions_db, endpoint, dm_id, start, end, [], rate)
-            if len(waiting.rows) >= self.min_instances:
-                return True
+        with self.log.connect() as con:
+            for cfg in job.get("modelDeploymentMonitoringObjectiveConfigs") or []:
+                dm_id = str(cfg.get("deployedModelId") or "")
+                waiting = Window(con, endpoint, dm_id, start, end, rate)
+                if waiting.counts.instances >= self.min_instances:
+                    return True
         return False
 
     def catch_up(
@@ -303,6 +311,7 @@ class MonitoringEngine:
 
     def _model(
         self,
+        con: Any,
         job: dict[str, Any],
         cfg: dict[str, Any],
         window: tuple[float, float],
@@ -311,14 +320,16 @@ class MonitoringEngine:
         predict: PredictFn | None,
         notes: list[str],
         baselines: dict[str, Baseline],
-    ) -> list[Stat]:
+    ) -> tuple[list[Stat], list[Profile]]:
         endpoint = str(job.get("endpoint") or "")
         dm_id = str(cfg.get("deployedModelId") or "")
         objective = cfg.get("objectiveConfig") or {}
         skew_cfg = objective.get("trainingPredictionSkewDetectionConfig")
         drift_cfg = objective.get("predictionDriftDetectionConfig")
         dataset = objective.get("trainingDataset")
+        extra = settings(job)
         baseline: Baseline | None = None
+        key = ""
         if dataset:
             key = repr(sorted(dataset.items()))
             if key not in baselines:
@@ -326,49 +337,36 @@ class MonitoringEngine:
             baseline = baselines[key]
         elif skew_cfg is not None:
             notes.append(f"deployed model {dm_id}: skew needs a trainingDataset; skipped")
-        if baseline is not None:
-            features, kinds = baseline.features, baseline.kinds
-        else:
-            features = (
-                serving_features(self.predictions_db, endpoint, dm_id, *window)
-                if self.predictions_db.is_file()
-                else []
-            )
-            kinds = {}
-        current = read_serving(self.predictions_db, endpoint, dm_id, *window, features, rate)
-        if not current.rows:
+        cur = Window(con, endpoint, dm_id, *window, rate, name="cur")
+        features = baseline.features if baseline is not None else cur.discover()
+        n = cur.counts.instances
+        if n == 0:
             notes.append(
                 f"deployed model {dm_id}: no logged predictions in the window "
                 "(is request-response logging enabled on the endpoint?)"
             )
-            return []
-        if len(current.rows) < self.min_instances:
+            return [], []
+        if n < self.min_instances:
             notes.append(
-                f"deployed model {dm_id}: only {len(current.rows)} logged instances "
+                f"deployed model {dm_id}: only {n} logged instances "
                 f"in the window (< {self.min_instances}); no stats"
             )
-            return []
-        if not kinds:
-            kinds = {f: S.feature_kind(r.get(f) for r in current.rows) for f in features}
+            return [], []
+        kinds = (
+            baseline.kinds
+            if baseline is not None
+            else {f: cur.stored_kind(f, i) for i, f in enumerate(features)}
+        )
         want_attr = bool(
             (objective.get("explanationConfig") or {}).get("enableFeatureAttributes")
             or (skew_cfg or {}).get("attributionScoreSkewThresholds")
             or (drift_cfg or {}).get("attributionScoreDriftThresholds")
         )
-        reference_rows = baseline.rows if baseline is not None else current.rows
-        fills = {f: S.fill_value(kinds[f], [r.get(f) for r in reference_rows]) for f in features}
-        run = _ModelRun(
-            endpoint,
-            dm_id,
-            features,
-            kinds,
-            fills,
-            current,
-            predict if want_attr else None,
-            notes,
-            current.instance_format or "list",
+        ctx = M.ModelContext(
+            endpoint, dm_id, features, kinds, cur, baseline, predict if want_attr else None, notes
         )
-        out: list[Stat] = []
+        profiles = M.profiles_of(ctx)
+        ctx.fills = M.fills_from(ctx, profiles)
         base = dict(
             job=str(job["name"]),
             deployed_model_id=dm_id,
@@ -376,22 +374,53 @@ class MonitoringEngine:
             window_start=window[0],
             window_end=window[1],
         )
+        skew: dict[str, S.StreamingDistance] = {}
+        if skew_cfg is not None and baseline is not None:
+            for f in features:
+                ref = S.StreamingDistance.from_reference(kinds[f], baseline.column(f))
+                if ref is not None:
+                    skew[f] = ref
+        prev: Window | None = None
+        drift: dict[str, S.StreamingDistance] = {}
+        if drift_cfg is not None or extra.output_drift_threshold is not None:
+            prev = Window(con, endpoint, dm_id, *previous, rate, name="prev")
+        if drift_cfg is not None and prev is not None:
+            if prev.counts.instances < self.min_instances:
+                notes.append(
+                    f"deployed model {dm_id}: {prev.counts.instances} logged instances in "
+                    f"the previous window (< {self.min_instances}); drift skipped"
+                )
+            else:
+                drift = M.previous_references(ctx, prev)
+        counter: OL.OutlierCounter | None = None
+        if extra.outlier_method is not None:
+            model = self._outlier_model(extra.outlier_method, key, baseline)
+            if model is None:
+                notes.append(f"deployed model {dm_id}: outliers need a trainingDataset; skipped")
+            else:
+                counter = OL.OutlierCounter(model, n)
+        output: OD.Accumulator | None = None
+        if extra.output_drift_threshold is not None:
+            ctx.predict = predict
+            ref_out = M.output_reference(ctx, prev)
+            ctx.predict = predict if want_attr else None
+            if ref_out is None:
+                notes.append(
+                    f"deployed model {dm_id}: no reference predictions; output drift skipped"
+                )
+            else:
+                output = OD.Accumulator(ref_out)
+        M.one_pass(ctx, skew, drift, counter, output)
+        out: list[Stat] = []
         current_attr: dict[str, float] | None = None
         if want_attr:
-            current_attr = run.attributions(current.rows, "the serving window")
-        if skew_cfg is not None and baseline is not None:
-            out += _feature_stats(
-                base,
-                RAW_SKEW,
-                skew_cfg,
-                "skew",
-                kinds,
-                features,
-                lambda f: baseline.column(f),
-                current.rows,
+            current_attr = ctx.attributions(
+                ctx.rows(cur, S.ATTRIBUTION_SAMPLE), "the serving window"
             )
+        if skew_cfg is not None and baseline is not None:
+            out += _feature_stats(base, RAW_SKEW, skew_cfg, "skew", features, skew)
             if current_attr is not None:
-                ref_attr = run.attributions(baseline.rows, "the training baseline")
+                ref_attr = ctx.attributions(baseline.rows, "the training baseline")
                 if ref_attr is not None:
                     out += _attr_stats(
                         ATTR_SKEW,
@@ -401,42 +430,57 @@ class MonitoringEngine:
                         "attributionScoreSkewThresholds",
                         "defaultSkewThreshold",
                         len(baseline.rows),
-                        len(current.rows),
+                        n,
                         base,
                     )
-        if drift_cfg is not None:
-            prev = read_serving(self.predictions_db, endpoint, dm_id, *previous, features, rate)
-            if len(prev.rows) < self.min_instances:
-                notes.append(
-                    f"deployed model {dm_id}: {len(prev.rows)} logged instances in "
-                    f"the previous window (< {self.min_instances}); drift skipped"
+        if (
+            drift_cfg is not None
+            and prev is not None
+            and prev.counts.instances >= self.min_instances
+        ):
+            out += _feature_stats(base, RAW_DRIFT, drift_cfg, "drift", features, drift)
+            if current_attr is not None:
+                prev_rows = ctx.rows(prev, S.ATTRIBUTION_SAMPLE)
+                prev_attr = ctx.attributions(prev_rows, "the previous window")
+                if prev_attr is not None:
+                    out += _attr_stats(
+                        ATTR_DRIFT,
+                        current_attr,
+                        prev_attr,
+                        drift_cfg,
+                        "attributionScoreDriftThresholds",
+                        "defaultDriftThreshold",
+                        prev.counts.instances,
+                        n,
+                        base,
+                    )
+        if counter is not None:
+            d = S.Distance(
+                counter.model.method, counter.share, counter.model.reference_count, counter.scored
+            )
+            out.append(M._stat(base, OUTLIERS, "*", d, extra.outlier_threshold))
+        if output is not None and extra.output_drift_threshold is not None:
+            dist = output.distance()
+            if dist is not None:
+                out.append(
+                    M._stat(base, OUTPUT_DRIFT, OD.FEATURE, dist, extra.output_drift_threshold)
                 )
-            else:
-                out += _feature_stats(
-                    base,
-                    RAW_DRIFT,
-                    drift_cfg,
-                    "drift",
-                    kinds,
-                    features,
-                    lambda f: [r.get(f) for r in prev.rows],
-                    current.rows,
-                )
-                if current_attr is not None:
-                    prev_attr = run.attributions(prev.rows, "the previous window")
-                    if prev_attr is not None:
-                        out += _attr_stats(
-                            ATTR_DRIFT,
-                            current_attr,
-                            prev_attr,
-                            drift_cfg,
-                            "attributionScoreDriftThresholds",
-                            "defaultDriftThreshold",
-                            len(prev.rows),
-                            len(current.rows),
-                            base,
-                        )
-        return out
+                notes.append(f"deployed model {dm_id}: output drift against {output.ref.source}")
+        return out, profiles
+
+    def _outlier_model(
+        self, method: str, key: str, baseline: Baseline | None
+    ) -> OL.OutlierModel | None:
+        """The detector fitted on a baseline, kept across runs (baselines rarely change)."""
+        if baseline is None:
+            return None
+        cache_key = f"{method}|{key}|{len(baseline.rows)}"
+        if cache_key not in self._outlier_models:
+            cols = {f: baseline.column(f) for f in baseline.features}
+            self._outlier_models[cache_key] = OL.fit(
+                method, baseline.features, baseline.kinds, cols
+            )
+        return self._outlier_models[cache_key]
 
 
 def _feature_stats(
@@ -444,35 +488,18 @@ def _feature_stats(
     objective: str,
     cfg: dict[str, Any],
     kind: str,
-    kinds: dict[str, str],
     features: list[str],
-    reference: Callable[[str], list[Any]],
-    current: list[dict[str, Any]],
+    accumulators: dict[str, S.StreamingDistance],
 ) -> list[Stat]:
     """Per-feature distance of the current window from a reference, against thresholds."""
     out = []
     for f in features:
-        d = S.distance(kinds[f], reference(f), [r.get(f) for r in current])
+        acc = accumulators.get(f)
+        d = acc.result() if acc is not None else None
         if d is not None:
             t = _threshold(cfg, f"{kind}Thresholds", f"default{kind.capitalize()}Threshold", f)
-            out.append(_stat(base, objective, f, d, t))
+            out.append(M._stat(base, objective, f, d, t))
     return out
-
-
-def _stat(
-    base: dict[str, Any], objective: str, feature: str, d: S.Distance, threshold: float
-) -> Stat:
-    return Stat(
-        objective=objective,
-        feature=feature,
-        kind=d.kind,
-        value=d.value,
-        threshold=threshold,
-        anomaly=d.value > threshold,
-        reference_count=d.reference_count,
-        current_count=d.current_count,
-        **base,
-    )
 
 
 def _attr_stats(

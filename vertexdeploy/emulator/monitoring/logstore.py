@@ -200,7 +200,8 @@ class LocalLogStore:
         end: float | None,
         ok_only: bool,
     ) -> tuple[str, list[Any]]:
-        where, args = ["endpoint = ?"], [endpoint]
+        where: list[str] = ["endpoint = ?"]
+        args: list[Any] = [endpoint]
         if deployed_model_id is not None:
             where.append("deployed_model_id = ?")
             args.append(deployed_model_id)
@@ -283,7 +284,7 @@ class LocalLogStore:
                 "SELECT COUNT(DISTINCT request_id), COUNT(*) FILTER (WHERE instance_index >= 0) "
                 f"FROM predictions WHERE {where}",
                 args,
-            ).fetchone()
+            ).fetchall()[0]
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     # ------------------------------------------------------------------------ compaction

@@ -9,8 +9,12 @@ Schema (timestamps are Unix seconds):
           score, reference_score)       -- score: normalised attribution (attribution objectives)
     alerts(run_id, job, ts, deployed_model_id, objective, feature, value, threshold,
            emails JSON list)            -- recorded only; no email is sent
+    profiles(run_id, job, deployed_model_id, window_start, window_end, feature, kind, count,
+             missing_rate, distinct_count, mean, std, min, max,
+             quantiles JSON {"0.5": v}, top_values JSON [[value, count]], approximate 0/1)
 
-``objective`` holds Vertex's ModelDeploymentMonitoringObjectiveType names.
+``objective`` holds Vertex's ModelDeploymentMonitoringObjectiveType names, and the
+emulator's own ``OUTLIERS`` (feature ``*``) and ``OUTPUT_DRIFT`` (feature ``prediction``).
 """
 
 from __future__ import annotations
@@ -65,7 +69,47 @@ CREATE TABLE IF NOT EXISTS alerts (
   threshold REAL NOT NULL,
   emails TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS profiles (
+  run_id INTEGER NOT NULL,
+  job TEXT NOT NULL,
+  deployed_model_id TEXT NOT NULL,
+  window_start REAL NOT NULL,
+  window_end REAL NOT NULL,
+  feature TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  missing_rate REAL NOT NULL,
+  distinct_count INTEGER NOT NULL,
+  mean REAL,
+  std REAL,
+  min REAL,
+  max REAL,
+  quantiles TEXT NOT NULL,
+  top_values TEXT NOT NULL,
+  approximate INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profiles_by_model ON profiles(job, deployed_model_id, window_end);
 """
+
+_PROFILE_COLUMNS = (
+    "run_id",
+    "job",
+    "deployed_model_id",
+    "window_start",
+    "window_end",
+    "feature",
+    "kind",
+    "count",
+    "missing_rate",
+    "distinct_count",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "quantiles",
+    "top_values",
+    "approximate",
+)
 
 
 @dataclass(frozen=True)
@@ -161,8 +205,10 @@ class Results:
         notes: list[str],
         stats: Sequence[Stat],
         emails: list[str],
+        profiles: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> int:
-        """Store one run with its stats and alerts (one per anomaly); returns the run id."""
+        """Store one run with its stats, alerts (one per anomaly) and feature profiles
+        (``(deployed model id, Profile.to_dict())``); returns the run id."""
         with self._conn() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (job, ts, window_start, window_end, status, notes) "
@@ -195,7 +241,56 @@ class Results:
                     if s.anomaly
                 ],
             )
+            conn.executemany(
+                f"INSERT INTO profiles ({', '.join(_PROFILE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_PROFILE_COLUMNS))})",
+                [
+                    (
+                        run_id,
+                        job,
+                        dm_id,
+                        window[0],
+                        window[1],
+                        p["feature"],
+                        p["kind"],
+                        p["count"],
+                        p["missing_rate"],
+                        p["distinct"],
+                        p.get("mean"),
+                        p.get("std"),
+                        p.get("min"),
+                        p.get("max"),
+                        json.dumps(p.get("quantiles") or {}),
+                        json.dumps(p.get("top_values") or []),
+                        int(bool(p.get("approximate"))),
+                    )
+                    for dm_id, p in profiles
+                ],
+            )
         return run_id
+
+    def profiles(
+        self, job: str, deployed_model_id: str, feature: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Feature profiles of one deployed model, newest window first."""
+        where, args = "job = ? AND deployed_model_id = ?", [job, deployed_model_id]
+        if feature:
+            where += " AND feature = ?"
+            args.append(feature)
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_PROFILE_COLUMNS)} FROM profiles WHERE {where} "
+                "ORDER BY window_end DESC, run_id DESC, rowid",
+                args,
+            ).fetchall()
+        out = []
+        for r in rows:
+            item = dict(zip(_PROFILE_COLUMNS, r, strict=True))
+            item["quantiles"] = json.loads(item["quantiles"])
+            item["top_values"] = json.loads(item["top_values"])
+            item["approximate"] = bool(item["approximate"])
+            out.append(item)
+        return out
 
     def stats(
         self,

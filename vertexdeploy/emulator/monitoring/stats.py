@@ -232,3 +232,69 @@ def attribution_deviation(
         f: abs(current.get(f, 0.0) - reference.get(f, 0.0))
         for f in reference.keys() | current.keys()
     }
+
+
+# ------------------------------------------------------------------------------ streaming
+
+
+class StreamingDistance:
+    """``distance`` with the current sample counted chunk by chunk: the reference's bins
+    (numeric) or category counts are fixed up front, so memory does not grow with rows.
+    Gives the same value as ``distance(kind, reference, current)`` on the whole samples."""
+
+    def __init__(
+        self,
+        kind: str,
+        reference_count: int,
+        edges: np.ndarray | None = None,
+        reference_hist: np.ndarray | None = None,
+        reference_cats: Counter[str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.reference_count = reference_count
+        self.edges = edges
+        self.reference_hist = reference_hist
+        self.reference_cats = reference_cats or Counter()
+        self.hist = np.zeros(0 if edges is None else len(edges) + 1)
+        self.cats: Counter[str] = Counter()
+        self.count = 0
+
+    @classmethod
+    def from_reference(cls, kind: str, reference: Sequence[Any]) -> StreamingDistance | None:
+        """From an in-memory reference (the training baseline); None when it has no values."""
+        if kind == NUMERIC:
+            ref = numeric_values(reference)
+            if ref.size == 0:
+                return None
+            edges = bin_edges(ref)
+            return cls(kind, int(ref.size), edges, histogram(ref, edges))
+        cats = Counter(category(v) for v in reference if v is not None)
+        if not cats:
+            return None
+        return cls(kind, sum(cats.values()), reference_cats=cats)
+
+    def add(self, values: np.ndarray) -> None:
+        """Numeric: floats (NaN for missing); categorical: category text or None."""
+        if self.kind == NUMERIC:
+            assert self.edges is not None
+            x = np.asarray(values, dtype=float)
+            x = x[np.isfinite(x)]
+            if x.size:
+                self.hist = self.hist + histogram(x, self.edges)
+                self.count += int(x.size)
+            return
+        kept = [v for v in values if v is not None]
+        self.cats.update(kept)
+        self.count += len(kept)
+
+    def result(self) -> Distance | None:
+        if self.count == 0 or self.reference_count == 0:
+            return None
+        if self.kind == NUMERIC:
+            assert self.reference_hist is not None
+            value = js_divergence_counts(self.reference_hist, self.hist)
+        else:
+            p, q = self.reference_cats, self.cats
+            rt, ct = sum(p.values()), sum(q.values())
+            value = max(abs(p.get(k, 0) / rt - q.get(k, 0) / ct) for k in p.keys() | q.keys())
+        return Distance(self.kind, value, self.reference_count, self.count)

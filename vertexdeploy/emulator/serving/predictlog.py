@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vertexdeploy.emulator.monitoring.logstore import (
+    LOG_COLUMNS,
     PART_PREFIX,
     LocalLogStore,
     key_column,
@@ -112,13 +113,7 @@ def to_table(records: list[PredictionRecord]) -> pa.Table:
     import pyarrow as pa
 
     n = sum(max(1, len(r.instances)) for r in records)
-    base: dict[str, list[Any]] = {
-        name: [None] * n
-        for name in (
-            "request_id instance_index ts endpoint deployed_model_id latency_ms status error "
-            "fmt instance predictions pred_num pred_label"
-        ).split()
-    }
+    base: dict[str, list[Any]] = {name: [None] * n for name in LOG_COLUMNS}
     feats: dict[str, list[Any]] = {}
     row = 0
     dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -229,7 +224,9 @@ class PredictLogger:
             if not batch:
                 return 0
             table = to_table(batch)
-            name = f"{PART_PREFIX}{int(time.time() * 1000):013d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            name = (
+                f"{PART_PREFIX}{int(time.time() * 1000):013d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            )
             tmp = self.root / f".{name}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
@@ -274,8 +271,17 @@ def read_records(
     """Logged requests rebuilt whole, in time order (for tests and tools; analyses use
     ``LocalLogStore.scan`` and never rebuild records)."""
     store = LocalLogStore(log_dir(Path(db_path)))
-    cols = ("request_id", "instance_index", "ts", "deployed_model_id", "instance")
-    cols += ("predictions", "latency_ms", "status", "error")
+    cols = (
+        "request_id",
+        "instance_index",
+        "ts",
+        "deployed_model_id",
+        "instance",
+        "predictions",
+        "latency_ms",
+        "status",
+        "error",
+    )
     current: dict[str, Any] | None = None
     emitted = 0
     for batch in store.scan(

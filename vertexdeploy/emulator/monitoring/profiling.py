@@ -1,0 +1,104 @@
+"""Descriptive statistics of each feature in a window, stored with every monitoring run.
+
+Per feature: ``count`` (usable values), ``missing_rate`` (share of the window's instances
+without a usable value: absent, null, or, for a numeric feature, not a finite number),
+``distinct``, ``top_values`` (the ``TOP_K`` most frequent values with their counts; numeric
+features only when they have at most ``TOP_NUMERIC_DISTINCT`` distinct values), and for
+numeric features ``mean``, ``std`` (population, as numpy's default), ``min``, ``max`` and
+``quantiles`` at ``QUANTILES`` (linear interpolation, as numpy's default).
+
+Each feature is one DuckDB query over one column, so memory follows one column of the
+window; above ``window.EXACT_LIMIT`` values, quantiles come from a reservoir sample and the
+distinct count from HyperLogLog (``approximate`` says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vertexdeploy.emulator.monitoring import stats as S
+from vertexdeploy.emulator.monitoring.window import EXACT_LIMIT, RESERVOIR, Window
+
+QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+TOP_K = 5
+TOP_NUMERIC_DISTINCT = 50
+
+
+@dataclass
+class Profile:
+    feature: str
+    kind: str
+    count: int
+    missing_rate: float
+    distinct: int
+    top_values: list[list[Any]] = field(default_factory=list)  # [[value, count], ...]
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)  # "0.5" -> value
+    approximate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _top(window: Window, expr: str, where: str) -> list[list[Any]]:
+    rows = window.con.execute(
+        f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM {window.name} "
+        f"WHERE fmt IN ('list', 'dict')) WHERE {where} GROUP BY v "
+        f"ORDER BY n DESC, v LIMIT {TOP_K}"
+    ).fetchall()
+    return [[v, int(n)] for v, n in rows]
+
+
+def profile_feature(window: Window, feature: str, index: int, kind: str) -> Profile:
+    total = window.counts.instances
+    expr = window.expr(feature, index, kind)
+    src = f"(SELECT {expr} AS v FROM {window.name} WHERE fmt IN ('list', 'dict'))"
+    if kind == S.NUMERIC:
+        approx = total > EXACT_LIMIT
+        qs = "[" + ", ".join(repr(q) for q in QUANTILES) + "]"
+        quant = f"reservoir_quantile(v, {qs}, {RESERVOIR})" if approx else f"quantile_cont(v, {qs})"
+        distinct = "approx_count_distinct(v)" if approx else "count(DISTINCT v)"
+        row = window.con.execute(
+            f"SELECT count(v), avg(v), stddev_pop(v), min(v), max(v), {quant}, {distinct} "
+            f"FROM {src} WHERE isfinite(v)"
+        ).fetchall()[0]
+        assert row is not None
+        count = int(row[0])
+        prof = Profile(
+            feature,
+            kind,
+            count,
+            (total - count) / total if total else 0.0,
+            int(row[6] or 0),
+            approximate=approx,
+        )
+        if count:
+            prof.mean, prof.std, prof.min, prof.max = (float(x) for x in row[1:5])
+            prof.quantiles = {
+                repr(q): float(v) for q, v in zip(QUANTILES, row[5] or [], strict=False)
+            }
+            if prof.distinct <= TOP_NUMERIC_DISTINCT:
+                prof.top_values = [[float(v), n] for v, n in _top(window, expr, "isfinite(v)")]
+        return prof
+    approx = total > EXACT_LIMIT
+    distinct = "approx_count_distinct(v)" if approx else "count(DISTINCT v)"
+    row = window.con.execute(f"SELECT count(v), {distinct} FROM {src}").fetchall()[0]
+    assert row is not None
+    count = int(row[0])
+    return Profile(
+        feature,
+        kind,
+        count,
+        (total - count) / total if total else 0.0,
+        int(row[1] or 0),
+        top_values=_top(window, expr, "v IS NOT NULL") if count else [],
+        approximate=approx,
+    )
+
+
+def profile_window(window: Window, features: list[str], kinds: dict[str, str]) -> list[Profile]:
+    return [profile_feature(window, f, i, kinds[f]) for i, f in enumerate(features)]
