@@ -31,24 +31,33 @@ def emulator_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=0, show_default=True, help="Port; 0 picks a free one.")
 @data_dir_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="VERTEXDEPLOY_EMULATOR_WORKERS",
+    show_envvar=True,
+    help="Processes serving predictions on the port [default: one per core].",
+)
 @click.option("--detach", is_flag=True, help="Run in the background and print its URL.")
 @handle_errors
-def start(host: str, port: int, data_dir: Path, detach: bool) -> None:
+def start(host: str, port: int, data_dir: Path, workers: int | None, detach: bool) -> None:
     """Start the emulator (in the foreground until Ctrl-C, unless --detach)."""
     if detach:
         from vertexdeploy.emulator import daemon
 
-        info = daemon.start_detached(data_dir, host=host, port=port)
+        info = daemon.start_detached(data_dir, host=host, port=port, workers=workers)
         click.echo(info.url)
         return
     from vertexdeploy.emulator.daemon import find_running
     from vertexdeploy.emulator.server import serve_forever
+    from vertexdeploy.emulator.workers.pool import default_count
     from vertexdeploy.errors import EmulatorError
 
     running = find_running(data_dir)
     if running is not None:
         raise EmulatorError(f"An emulator already serves {data_dir} at {running.url}.")
-    serve_forever(data_dir, host=host, port=port)
+    serve_forever(data_dir, host=host, port=port, workers=workers or default_count())
 
 
 @emulator_group.command()

@@ -76,6 +76,9 @@ async def faults(request: Request) -> Response:
             registry.add(rule)
     elif request.method == "DELETE":
         registry.clear()
+    pool = getattr(_state(request), "workers", None)
+    if pool is not None:  # armed prediction faults send every prediction to this process
+        await pool.refresh_flags()
     return JSONResponse({"faults": registry.rules()})
 
 
@@ -83,12 +86,18 @@ async def faults(request: Request) -> Response:
 async def requests(request: Request) -> Response:
     log = _state(request).requests
     if request.method == "DELETE":
+        from vertexdeploy.emulator.workers.view import collect_requests
+
+        await collect_requests(_state(request))
         log.clear()
         return JSONResponse([])
     try:
         since = int(request.query_params.get("since", "0"))
     except ValueError as exc:
         raise invalid("since must be an integer sequence number.") from exc
+    from vertexdeploy.emulator.workers.view import collect_requests
+
+    await collect_requests(_state(request))  # calls serving workers answered join the log now
     return JSONResponse(log.since(since))
 
 

@@ -171,6 +171,11 @@ async def dispatch(request: Request) -> Response:
     except Exception:  # a bug in the emulator, not a bad request
         log.exception("emulator error on %s %s", request.method, path)
         response = _error(ApiError("INTERNAL", f"Emulator error handling {rpc}.", 500))
+    if state.workers is not None:  # serving workers see this call's effect before its caller
+        try:
+            await state.workers.settle()
+        except ApiError as err:
+            response = _error(err)
     state.requests.record(
         time.time(),
         request.method,

@@ -179,7 +179,7 @@ def _aggregation(call: Call) -> S.Aggregation:
     return S.Aggregation(aligner, period, reducer, fields)
 
 
-def list_time_series(call: Call) -> dict[str, Any]:
+async def list_time_series(call: Call) -> dict[str, Any]:
     project = call.params["project"]
     q = call.query
     metric_type, terms = parse_filter(q.get("filter", ""))
@@ -194,14 +194,19 @@ def list_time_series(call: Call) -> dict[str, Any]:
     kind = S.METRICS.get(metric_type)
     if kind is None:
         return {"timeSeries": []}
-    series = S.build(call.state, project, metric_type, kind, terms)
+    by_model: list[S.ModelRecords] = []
+    if getattr(call.state, "serving", None) is not None:
+        from vertexdeploy.emulator.workers.view import serving_view
+
+        by_model = (await serving_view(call.state)).metrics.records()
+    series = S.build(call.state, project, metric_type, kind, terms, by_model)
     out = S.query(series, metric_type, start, end, agg, view == "HEADERS")
     return paginate(out, q, "timeSeries")
 
 
-def _guarded(call: Call) -> dict[str, Any]:
+async def _guarded(call: Call) -> dict[str, Any]:
     try:
-        return list_time_series(call)
+        return await list_time_series(call)
     except S.SeriesError as exc:
         raise ApiError(exc.status, str(exc)) from exc
 

@@ -57,6 +57,8 @@ ALIGNERS = (
 REDUCERS = ("REDUCE_NONE", "REDUCE_SUM")
 
 Value = int | float | list[float]  # INT64, DOUBLE, DISTRIBUTION (its raw samples)
+# (endpoint, deployed model id, [(ts, latency s, ok, HTTP code)]) per deployed model
+ModelRecords = tuple[str, str, list[tuple[float, float, bool, int]]]
 
 
 class SeriesError(Exception):
@@ -93,11 +95,8 @@ def _resource(endpoint: str, project: str) -> dict[str, str] | None:
     return {"resource_container": parts[1], "location": parts[3], "endpoint_id": parts[5]}
 
 
-def _raw_series(state: Any, project: str, name: str) -> Iterable[Series]:
-    serving = getattr(state, "serving", None)
-    if serving is None:
-        return
-    for endpoint, dm, records in serving.metrics.records():
+def _raw_series(by_model: Iterable[ModelRecords], project: str, name: str) -> Iterable[Series]:
+    for endpoint, dm, records in by_model:
         resource = _resource(endpoint, project)
         if resource is None:
             continue
@@ -129,11 +128,19 @@ def _replicas(state: Any, project: str) -> Iterable[Series]:
 
 
 def build(
-    state: Any, project: str, metric_type: str, kind: Kind, terms: list[Term]
+    state: Any,
+    project: str,
+    metric_type: str,
+    kind: Kind,
+    terms: list[Term],
+    by_model: Iterable[ModelRecords] = (),
 ) -> list[Series]:
-    """Every series of ``metric_type`` in ``project`` that the filter's terms keep."""
+    """Every series of ``metric_type`` in ``project`` that the filter's terms keep;
+    ``by_model`` is what the serving processes metered (``ServingMetrics.records()``)."""
     name = metric_type.removeprefix(PREFIX)
-    found = _replicas(state, project) if name == "replicas" else _raw_series(state, project, name)
+    found = (
+        _replicas(state, project) if name == "replicas" else _raw_series(by_model, project, name)
+    )
     constants = {"metric.type": metric_type, "resource.type": RESOURCE_TYPE, "project": project}
 
     def keep(s: Series) -> bool:

@@ -97,8 +97,12 @@ def find_running(data_dir: Path) -> EmulatorInfo | None:
     return info
 
 
-def start_detached(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> EmulatorInfo:
+def start_detached(
+    data_dir: Path, host: str = "127.0.0.1", port: int = 0, workers: int | None = None
+) -> EmulatorInfo:
     """Spawn ``python -m vertexdeploy.emulator`` in its own session and wait until healthy.
+
+    ``workers`` serving processes (None: ``VERTEXDEPLOY_EMULATOR_WORKERS``, else one per core).
 
     If an emulator already serves ``data_dir`` it is returned instead of starting another.
     """
@@ -111,6 +115,8 @@ def start_detached(data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> Em
         sys.executable, "-m", "vertexdeploy.emulator",
         "--data-dir", str(data_dir), "--host", host, "--port", str(port),
     ]  # fmt: skip
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     with private_file(data_dir / LOG_FILE).open("ab") as log:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -8,6 +8,7 @@ model version records ``deployedModels`` refs back to the endpoints serving it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from vertexdeploy.emulator.apierror import (
@@ -308,13 +309,35 @@ async def _load_then_commit(
         state.operations.fail(flight.operation, "INTERNAL", f"{type(exc).__name__}: {exc}")
         return
     try:
+        if state.workers is not None:  # every worker routes to it before the operation ends
+            await _push_to_workers(state, flight, dm, split_in)
         _commit_deploy(state, flight, dm, version, split_in, loaded)
+    except asyncio.CancelledError:
+        engine.discard(loaded)
+        if state.workers is not None:
+            state.workers.mark(flight.endpoint)  # workers drop what they loaded for it
+        raise
     except Exception as exc:  # noqa: BLE001 - e.g. the endpoint was deleted meanwhile
         engine.discard(loaded)
         status, message = _status_of(exc)
         state.operations.fail(flight.operation, status, message)
     finally:
         state.deploys.done(flight)
+
+
+async def _push_to_workers(
+    state: EmulatorState, flight: Flight, dm: dict[str, Any], split_in: Any
+) -> None:
+    """Send the endpoint as it will be once the deploy commits: each worker loads the model
+    and takes the split (if the commit then fails, the next settle puts them back)."""
+    endpoint = get(state.store, flight.endpoint)
+    endpoint["trafficSplit"] = _split_after_deploy(endpoint, dm["id"], split_in)
+    endpoint["deployedModels"] = [*endpoint.get("deployedModels", []), dm]
+    try:
+        await state.workers.push(flight.endpoint, endpoint)
+    except Exception:
+        state.workers.mark(flight.endpoint)
+        raise
 
 
 def _commit_deploy(

@@ -17,6 +17,8 @@ from starlette.routing import Route
 
 from vertexdeploy.emulator.admin import _guard, _json, _state
 from vertexdeploy.emulator.apierror import invalid
+from vertexdeploy.emulator.workers.pool import pool_of
+from vertexdeploy.emulator.workers.view import serving_view
 
 
 def _engine(request: Request) -> Any:
@@ -44,17 +46,15 @@ def _endpoint(request: Request) -> str:
 
 @_guard
 async def prometheus(request: Request) -> Response:
-    return PlainTextResponse(
-        _engine(request).prometheus_text(), media_type="text/plain; version=0.0.4"
-    )
+    view = await serving_view(_state(request))
+    return PlainTextResponse(view.prometheus_text(), media_type="text/plain; version=0.0.4")
 
 
 @_guard
 async def summary(request: Request) -> Response:
-    engine = _engine(request)
-    data = engine.metrics_summary(
-        _endpoint(request), _float(request, "since"), _float(request, "until")
-    )
+    endpoint = _endpoint(request)
+    view = await serving_view(_state(request), endpoint)
+    data = view.summary(endpoint, _float(request, "since"), _float(request, "until"))
     return JSONResponse(data)
 
 
@@ -63,8 +63,9 @@ async def disagreement(request: Request) -> Response:
     a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
     if not a or not b:
         raise invalid("a and b (deployed model ids) are required.")
-    data = _engine(request).disagreement(_endpoint(request), a, b, _float(request, "since"))
-    return JSONResponse(data)
+    endpoint = _endpoint(request)
+    view = await serving_view(_state(request), endpoint)
+    return JSONResponse(view.disagreement(endpoint, a, b, _float(request, "since")))
 
 
 @_guard
@@ -77,6 +78,9 @@ async def mirror(request: Request) -> Response:
     if not 0.0 <= rate <= 1.0 or not body.get("endpoint"):
         raise invalid("need endpoint and a rate in [0, 1].")
     _engine(request).set_mirror(str(body["endpoint"]), rate)
+    pool = pool_of(_state(request))
+    if pool is not None:
+        await pool.set_mirror(str(body["endpoint"]), rate)
     return JSONResponse({"endpoint": body["endpoint"], "rate": rate})
 
 

@@ -7,7 +7,8 @@ guarantees the endpoint name is well-formed and passes the Starlette request thr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from vertexdeploy.emulator.routing import ApiRoute, Call, route
 
@@ -15,7 +16,11 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from vertexdeploy.emulator.serving.engine import ServingEngine
     from vertexdeploy.emulator.state import EmulatorState
+
+# A serving worker forwards what it cannot answer itself with this header set.
+FORWARDED_HEADER = "x-vertexdeploy-forwarded"
 
 
 async def serve_predict(request: Request, endpoint_name: str, kind: str) -> Response:
@@ -24,16 +29,34 @@ async def serve_predict(request: Request, endpoint_name: str, kind: str) -> Resp
     The serving engine routes by the endpoint's stored split, batches, logs and meters;
     its refusals come back as ``apierror.ApiError`` in Google's envelope.
     """
-    from starlette.responses import JSONResponse
-    from starlette.responses import Response as PlainResponse
-
-    from vertexdeploy.emulator.serving.errors import ServingError
-    from vertexdeploy.emulator.serving.hooks import api_error, engine_for, restore
+    from vertexdeploy.emulator.serving.hooks import engine_for, restore
+    from vertexdeploy.emulator.workers.pool import pool_of
 
     state: EmulatorState = request.app.state.emulator
     endpoint = state.store.require(endpoint_name, "Endpoint")
     engine = engine_for(state)
     await restore(state, engine, endpoint_name, endpoint)
+    pool = pool_of(state)
+    if pool is not None and request.headers.get(FORWARDED_HEADER):
+        pool.mark(endpoint_name)  # a worker did not know this endpoint yet: teach it
+    return await answer(engine, request, endpoint_name, endpoint, kind)
+
+
+async def answer(
+    engine: ServingEngine,
+    request: Request,
+    endpoint_name: str,
+    endpoint: Mapping[str, Any],
+    kind: str,
+) -> Response:
+    """Serve one prediction request with ``engine`` under ``endpoint``'s split and logging
+    (the control process and every serving worker answer through here)."""
+    from starlette.responses import JSONResponse
+    from starlette.responses import Response as PlainResponse
+
+    from vertexdeploy.emulator.serving.errors import ServingError
+    from vertexdeploy.emulator.serving.hooks import api_error
+
     body = await request.body()
     try:
         if kind == "predict":

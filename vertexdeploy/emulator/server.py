@@ -80,7 +80,23 @@ def url_for(host: str, port: int) -> str:
 
 
 def _config(app: Starlette) -> uvicorn.Config:
+    """uvicorn picks uvloop and httptools (installed with the emulator) when it can."""
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+
+
+def start_workers(
+    state: EmulatorState, sock: socket.socket, token: str, workers: int
+) -> list[socket.socket]:
+    """With ``workers`` > 1, start the other serving processes on ``sock``; returns the
+    extra sockets this process must serve (its unix socket, where workers forward)."""
+    if workers <= 1:
+        return []
+    from vertexdeploy.emulator.workers.pool import WorkerPool, run_dir, unix_socket
+
+    pool = WorkerPool(state, sock, token, workers, run_dir())
+    control = unix_socket(pool.control_path)
+    state.workers = pool.start()
+    return [control]
 
 
 class EmulatorServer:
@@ -98,6 +114,7 @@ class EmulatorServer:
         operation_delay_s: float = 0.0,
         faults: Iterable[FaultRule] = (),
         token: str | None = None,
+        workers: int = 1,
     ) -> None:
         self.host = host
         self.token = check_token(token) if token is not None else new_token()
@@ -109,12 +126,13 @@ class EmulatorServer:
         self._sock = bind_socket(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.url = url_for(host, self.port)
+        self._extra = start_workers(self.state, self._sock, self.token, workers)
         self._server = uvicorn.Server(_config(self.app))
         self._thread: threading.Thread | None = None
 
     def start(self) -> EmulatorServer:
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+            target=self._server.run, kwargs={"sockets": [self._sock, *self._extra]}, daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + 15
@@ -130,7 +148,8 @@ class EmulatorServer:
             self._server.should_exit = True
             self._thread.join(timeout=15)
             self._thread = None
-        self._sock.close()
+        for sock in (self._sock, *self._extra):
+            sock.close()
         self.state.close()
 
     def __enter__(self) -> EmulatorServer:
@@ -152,8 +171,11 @@ def serve_forever(
     operation_delay_s: float = 0.0,
     faults: Iterable[FaultRule] = (),
     announce: bool = True,
+    workers: int = 1,
 ) -> None:
     """Serve in this thread until SIGINT/SIGTERM; keeps ``<data_dir>/emulator.json`` meanwhile.
+
+    ``workers`` processes serve predictions (this one and ``workers - 1`` more on its port).
 
     A fresh token is written to ``<data_dir>/token`` before the info file, so whoever sees
     the info file can read the token (if the file modes let them: only the owner). With
@@ -175,6 +197,7 @@ def serve_forever(
     for rule in faults:
         state.faults.add(rule)
     sock = bind_socket(host, port)
+    extra = start_workers(state, sock, token, workers)
     bound = sock.getsockname()[1]
     info: dict[str, Any] = {
         "pid": os.getpid(),
@@ -184,6 +207,7 @@ def serve_forever(
         "data_dir": str(data_dir),
         "version": EMULATOR_VERSION,
         "started_at": time.time(),
+        "workers": workers,
     }
     info_path = data_dir / INFO_FILE
     write_token(data_dir, token)
@@ -197,7 +221,7 @@ def serve_forever(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _exit_on_term)
     try:
-        uvicorn.Server(_config(create_app(state, token))).run(sockets=[sock])
+        uvicorn.Server(_config(create_app(state, token))).run(sockets=[sock, *extra])
     finally:
         try:
             current = json.loads(info_path.read_text())
@@ -205,5 +229,6 @@ def serve_forever(
                 info_path.unlink()
         except (OSError, ValueError):
             pass
-        sock.close()
+        for open_sock in (sock, *extra):
+            open_sock.close()
         state.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vertexdeploy.emulator import batch_runner
 from vertexdeploy.emulator.buckets import BucketStore
@@ -31,6 +32,7 @@ class EmulatorState:
     requests: RequestLog = field(default_factory=RequestLog)
     batch_executor: BatchExecutor | None = None
     deploys: DeploysInFlight = field(default_factory=DeploysInFlight)
+    workers: Any = None  # a workers.pool.WorkerPool when more processes serve predictions
 
     @classmethod
     def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:
@@ -48,6 +50,8 @@ class EmulatorState:
         return state
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()  # each worker writes out its request log as it stops
         schedule = getattr(self, "monitoring_schedule", None)  # set by open()
         if schedule is not None:
             schedule.stop()

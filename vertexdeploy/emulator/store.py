@@ -2,7 +2,9 @@
 
 Each write commits, so state survives a restart and a kill -9. ``kind`` and ``parent`` are
 columns so listing a collection is a single indexed query; filters then run on the
-documents in Python (see filters.py).
+documents in Python (see filters.py). Reads by name come from an in-memory copy of what this
+process wrote or read (it is the only writer), so the prediction path reads no SQLite.
+``listeners`` hear of every put and delete (serving workers follow endpoints this way).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,9 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0
+        self._docs: dict[str, str] = {}  # name -> JSON text, as committed (or about to be)
+        self._touched: set[str] = set()  # names written in the open transaction
+        self.listeners: list[Callable[[str, str], None]] = []  # (kind or "", name)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -62,15 +67,28 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._db.execute("ROLLBACK")
+                    for name in self._touched:  # forget what the rollback undid
+                        self._docs.pop(name, None)
+                    self._touched.clear()
                 raise
             self._depth -= 1
             if outer:
                 self._db.execute("COMMIT")
+                self._touched.clear()
 
     def get(self, name: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT doc FROM resources WHERE name = ?", (name,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        text = None if name in self._touched else self._docs.get(name)
+        if text is None:  # not known yet, or written by a transaction still open
+            with self._lock:
+                text = self._docs.get(name)
+                if text is None:
+                    row = self._db.execute(
+                        "SELECT doc FROM resources WHERE name = ?", (name,)
+                    ).fetchone()
+                    if row is None:
+                        return None
+                    text = self._docs[name] = row[0]
+        return dict(json.loads(text))
 
     def require(self, name: str, what: str) -> dict[str, Any]:
         """The document, or the NOT_FOUND the API would answer."""
@@ -87,11 +105,27 @@ class Store:
                 "ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
                 (name, kind, parent, text),
             )
+            self._remember(name, text)
+        self._tell(kind, name)
 
     def delete(self, name: str) -> bool:
         with self._lock:
             cur = self._db.execute("DELETE FROM resources WHERE name = ?", (name,))
+            self._remember(name, None)
+        self._tell("", name)
         return cur.rowcount > 0
+
+    def _remember(self, name: str, text: str | None) -> None:
+        if self._depth:
+            self._touched.add(name)
+        if text is None:
+            self._docs.pop(name, None)
+        else:
+            self._docs[name] = text
+
+    def _tell(self, kind: str, name: str) -> None:
+        for listener in self.listeners:
+            listener(kind, name)
 
     def list(self, kind: str, parent: str | None = None) -> list[dict[str, Any]]:
         """Documents of one kind (optionally under one parent), in creation order."""

@@ -21,12 +21,13 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vertexdeploy.emulator.serving import observations
 from vertexdeploy.emulator.serving.artifacts import resolve_artifact_uri
 from vertexdeploy.emulator.serving.batcher import DynamicBatcher
 from vertexdeploy.emulator.serving.errors import (
@@ -475,28 +476,7 @@ class ServingEngine:
     # -------------------------------------------------------------------- observability
 
     def prometheus_text(self) -> str:
-        """Request metrics plus each batcher's counters: model calls against requests and
-        the largest batch show whether (and how far) batching coalesced requests."""
-        families: list[tuple[str, str, str, Callable[[DynamicBatcher], float]]] = [
-            ("model_calls_total", "counter", "Model calls (batches) run.", _model_calls),
-            ("batch_rows_max", "gauge", "Most rows one model call has run.", _max_rows),
-            ("max_batch_size", "gauge", "Rows one model call may take.", _batch_limit),
-            ("queue_depth", "gauge", "Requests waiting for a batch.", _queued),
-        ]
-        models = sorted(
-            self.registry.deployed_all(), key=lambda m: (m.endpoint, m.deployed_model_id)
-        )
-        extra: list[str] = []
-        for suffix, kind, help_text, value in families:
-            name = f"vertexdeploy_predict_{suffix}"
-            extra += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-            for m in models:
-                labels = (
-                    f'{{endpoint="{_esc(m.endpoint)}",'
-                    f'deployed_model_id="{_esc(m.deployed_model_id)}"}}'
-                )
-                extra.append(f"{name}{labels} {value(m.batcher)}")
-        return self.metrics.prometheus_text(extra)
+        return observations.local(self).prometheus_text()
 
     def metrics_summary(
         self, endpoint_name: str, since_ts: float | None = None, until_ts: float | None = None
@@ -560,26 +540,6 @@ class ServingEngine:
         if not isinstance(payload, dict):
             raise PredictionInputError("Invalid JSON payload received: expected an object")
         return payload
-
-
-def _model_calls(b: DynamicBatcher) -> float:
-    return b.stats.model_calls
-
-
-def _max_rows(b: DynamicBatcher) -> float:
-    return b.stats.max_batch_rows
-
-
-def _batch_limit(b: DynamicBatcher) -> float:
-    return b.max_batch_size
-
-
-def _queued(b: DynamicBatcher) -> float:
-    return b.queued
-
-
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 __all__ = [

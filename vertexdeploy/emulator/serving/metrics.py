@@ -120,6 +120,44 @@ class ServingMetrics:
         with self._lock:
             return [(e, dm, list(s.recent)) for (e, dm), s in sorted(self._series.items())]
 
+    def export(self, endpoint: str | None = None) -> list[list[Any]]:
+        """The series as JSON-able rows, for another process to ``absorb`` (serving workers
+        report to the emulator's control process this way)."""
+        with self._lock:
+            return [
+                [
+                    e,
+                    dm,
+                    s.requests,
+                    s.errors,
+                    s.latency_sum,
+                    list(s.buckets),
+                    [list(r) for r in s.recent],
+                    None if s.dropped_before == float("-inf") else s.dropped_before,
+                ]
+                for (e, dm), s in sorted(self._series.items())
+                if endpoint is None or e == endpoint
+            ]
+
+    def absorb(self, rows: Iterable[list[Any]]) -> None:
+        """Add another process's ``export``: counters add up, request records interleave by
+        time, and the window is complete only where every process still reaches back."""
+        with self._lock:
+            for e, dm, requests, errors, total, buckets, recent, dropped in rows:
+                s = self._series.get((e, dm))
+                if s is None:
+                    s = self._series[(e, dm)] = _ModelSeries()
+                s.requests += int(requests)
+                s.errors += int(errors)
+                s.latency_sum += float(total)
+                s.buckets = [a + int(b) for a, b in zip(s.buckets, buckets, strict=True)]
+                merged = sorted([*s.recent, *(tuple(r) for r in recent)], key=lambda r: r[0])
+                s.recent = deque(
+                    (float(t), float(lat), bool(ok), int(c)) for t, lat, ok, c in merged
+                )
+                if dropped is not None:
+                    s.dropped_before = max(s.dropped_before, float(dropped))
+
     def prometheus_text(self, extra: Iterable[str] = ()) -> str:
         """The `/metrics` body in Prometheus text exposition format 0.0.4."""
         with self._lock:
@@ -204,6 +242,20 @@ class MirrorLog:
     def records(self, endpoint: str) -> list[MirrorRecord]:
         with self._lock:
             return list(self._logs.get(endpoint, ()))
+
+    def export(self, endpoint: str | None = None) -> dict[str, list[list[Any]]]:
+        """JSON-able records per endpoint, for another process to ``absorb``."""
+        with self._lock:
+            return {
+                e: [[r.ts, r.primary, list(r.instance_hashes), r.predictions] for r in log]
+                for e, log in self._logs.items()
+                if endpoint is None or e == endpoint
+            }
+
+    def absorb(self, exported: dict[str, list[list[Any]]]) -> None:
+        for endpoint, rows in exported.items():
+            for ts, primary, hashes, preds in rows:
+                self.record(endpoint, MirrorRecord(float(ts), str(primary), tuple(hashes), preds))
 
     def disagreement(
         self, endpoint: str, a_id: str, b_id: str, since: float | None = None
