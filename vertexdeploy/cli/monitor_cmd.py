@@ -1,13 +1,17 @@
-"""`monitor`: an endpoint's Model Monitoring results — skew, drift and attribution shift per
-deployed model and feature, against their thresholds."""
+"""`monitor`: an endpoint's production monitoring — feature skew, drift and attribution shift,
+evaluation against ground truth (per window and slice), system objectives, cost — with the
+alerts they raised, as a table, JSON, or a self-contained HTML report."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import click
 
 from vertexdeploy.cli.common import echo_json, handle_errors, make_console, output_option
 from vertexdeploy.errors import ExitCode
-from vertexdeploy.monitoring_report import MonitoringReport, monitoring_report
 
 EXIT_ANOMALIES = ExitCode.ANOMALIES  # only with --fail-on-anomaly
 RUN_NOTE = (
@@ -16,38 +20,104 @@ RUN_NOTE = (
 )
 
 
-def _render(report: MonitoringReport) -> None:
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _num(v: float | None, fmt: str = ".3f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _render(view: Any) -> None:
     from rich.table import Table
 
     console = make_console()
-    if not report.rows:
+    report = view.features
+    if report.rows:
+        table = Table(title=f"endpoint {report.endpoint} — {report.job}")
+        for col in ("deployment", "objective", "feature"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("value", justify="right")
+        table.add_column("threshold", justify="right")
+        table.add_column("status")
+        table.add_column("window end")
+        for r in report.rows:
+            status = "[bold red]ANOMALY[/]" if r.anomaly else "[green]ok[/]"
+            table.add_row(
+                r.deployment,
+                r.objective,
+                r.feature,
+                f"{r.value:.3f}",
+                f"{r.threshold:.3f}",
+                status,
+                r.window_end,
+            )
+        console.print(table)
+    elif report.job or not view.slo:
         console.print(
             f"no monitoring results yet for endpoint {report.endpoint}: a job's first run "
             "needs logged requests (at least 10 per deployed model) and its schedule to "
             "come round (locally: reading the results runs it)"
         )
+    if view.evaluation:
+        table = Table(title="evaluation against ground truth (per window)")
+        for col in ("deployment", "window end", "rows", "accuracy", "f1", "auc", "rmse", "mae"):
+            table.add_column(
+                col, justify="left" if col in ("deployment", "window end") else "right"
+            )
+        for w in view.evaluation:
+            s = w.scores
+            table.add_row(
+                w.deployment,
+                _when(w.end),
+                str(s.rows),
+                *(_num(getattr(s, m)) for m in ("accuracy", "f1", "auc", "rmse", "mae")),
+            )
+        console.print(table)
+    if view.slo:
+        table = Table(title="service-level objectives")
+        for col in ("deployment", "objective", "observed", "limit", "status", "detail"):
+            table.add_column(col)
+        for r in view.slo:
+            status = "[bold red]BREACH[/]" if r.breached else "[green]ok[/]"
+            table.add_row(
+                r.deployment,
+                r.objective,
+                _num(r.observed, ".4g"),
+                f"{r.limit:g}",
+                status,
+                r.message,
+            )
+        console.print(table)
+    if view.cost:
+        lo = sum(c.monthly_min for c in view.cost)
+        hi = sum(c.monthly_max for c in view.cost)
+        console.print(
+            f"estimated cost: ${lo:,.0f}-${hi:,.0f} a month at min-max replicas "
+            f"(approximate list prices of {view.cost_as_of}; docs/monitoring.md)"
+        )
+    n = view.anomaly_count
+    console.print(f"{n} anomal{'y' if n == 1 else 'ies'} or breaches in the latest windows.")
+
+
+def _render_alerts(view: Any, output: str) -> None:
+    if output == "json":
+        echo_json({"endpoint": view.endpoint, "alerts": [a.to_dict() for a in view.alerts]})
         return
-    table = Table(title=f"endpoint {report.endpoint} — {report.job}")
-    for col in ("deployment", "objective", "feature"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("value", justify="right")
-    table.add_column("threshold", justify="right")
-    table.add_column("status")
-    table.add_column("window end")
-    for r in report.rows:
-        status = "[bold red]ANOMALY[/]" if r.anomaly else "[green]ok[/]"
+    from rich.table import Table
+
+    console = make_console()
+    if not view.alerts:
+        console.print(f"no alerts recorded for endpoint {view.endpoint}")
+        return
+    table = Table(title=f"alerts of endpoint {view.endpoint}")
+    for col in ("window start", "window end", "kind", "deployment", "subject", "reason"):
+        table.add_column(col)
+    for a in view.alerts:
         table.add_row(
-            r.deployment,
-            r.objective,
-            r.feature,
-            f"{r.value:.3f}",
-            f"{r.threshold:.3f}",
-            status,
-            r.window_end,
+            _when(a.window_start), _when(a.window_end), a.kind, a.deployment, a.subject, a.reason
         )
     console.print(table)
-    n = report.anomaly_count
-    console.print(f"{n} anomal{'y' if n == 1 else 'ies'} in the latest windows.")
 
 
 @click.command()
@@ -63,7 +133,15 @@ def _render(report: MonitoringReport) -> None:
 @click.option(
     "--fail-on-anomaly",
     is_flag=True,
-    help=f"Exit {EXIT_ANOMALIES} when any feature's latest value is an anomaly.",
+    help=f"Exit {EXIT_ANOMALIES} when any objective is breached in its latest window: a "
+    "feature statistic, an evaluation metric or slice, or a service-level objective.",
+)
+@click.option("--alerts", "list_alerts", is_flag=True, help="List every recorded alert.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write a self-contained HTML report (charts, slices, SLO panels) to PATH.",
 )
 @output_option
 @click.pass_context
@@ -74,20 +152,33 @@ def monitor(
     endpoint: str,
     run_now: bool,
     fail_on_anomaly: bool,
+    list_alerts: bool,
+    report_path: str | None,
     output: str,
 ) -> None:
     """Show ENDPOINT's monitoring results from the stack in manifest FILES.
 
     Per deployed model and feature: the latest skew (vs the training baseline), drift (vs
-    the previous window) and attribution shift, the threshold, and ANOMALY when the value is
-    above it. Exits 0 even with anomalies, unless --fail-on-anomaly.
+    the previous window) and attribution shift against its threshold; accuracy, F1, AUC (or
+    RMSE, MAE) from ground truth sent with `feedback`; each deployment's slo against Cloud
+    Monitoring's metrics; a monthly cost estimate. Breaches are recorded as alerts
+    (--alerts lists them). Exits 0 even with anomalies, unless --fail-on-anomaly.
     """
+    from vertexdeploy.evaluation.overview import overview
+
     if run_now:
         click.echo(RUN_NOTE, err=True)
-    report = monitoring_report(files, endpoint)
-    if output == "json":
-        echo_json(report.to_dict())
+    view = overview(files, endpoint)
+    if report_path:
+        from vertexdeploy.evaluation.html_report import render_html
+
+        Path(report_path).write_text(render_html(view), encoding="utf-8")
+        click.echo(f"wrote {report_path}", err=True)
+    if list_alerts:
+        _render_alerts(view, output)
+    elif output == "json":
+        echo_json(view.to_dict())
     else:
-        _render(report)
-    if fail_on_anomaly and report.anomaly_count:
+        _render(view)
+    if fail_on_anomaly and view.anomaly_count:
         ctx.exit(EXIT_ANOMALIES)
