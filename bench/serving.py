@@ -22,6 +22,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,15 +108,18 @@ class Loader:
         server_pid: int | None = None,
     ) -> dict[str, Any]:
         cpu0 = tree_cpu_s(server_pid) if server_pid else 0.0
-        t0 = time.perf_counter()
+        busy0, t0 = machine_busy_s(), time.perf_counter()
         if self.kind == "wrk":
             script = load.write_lua(self.work / "post.lua", self.body, headers)
             result = load.run_wrk(url, script, c, seconds)
         else:
             result = load.run_asyncio(url, self.work / "body.json", headers, c, seconds)
-        if server_pid:
-            wall = time.perf_counter() - t0
-            result["server_cpu_pct"] = round(100 * (tree_cpu_s(server_pid) - cpu0) / wall, 1)
+        wall, busy = time.perf_counter() - t0, machine_busy_s() - busy0
+        server = tree_cpu_s(server_pid) - cpu0 if server_pid else 0.0
+        gen = result.get("loadgen_process_cpu_s", result["loadgen_cpu_s"])
+        result["server_cpu_pct"] = round(100 * server / wall, 1)
+        # CPU that neither the server nor the load generator used: other work on the machine
+        result["other_cpu_pct"] = round(max(0.0, 100 * (busy - server - gen) / wall), 1)
         return result
 
     def calibrate(self, seconds: float) -> dict[str, Any]:
@@ -125,6 +129,12 @@ class Loader:
         r["connections"] = 16
         r["cpu_us_per_request"] = round(1e6 * r["loadgen_cpu_s"] / max(r["requests"], 1), 1)
         return r
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes have used since boot (every core), from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, Any]:
@@ -166,15 +176,25 @@ def code_state() -> dict[str, Any]:
     }
 
 
-def busy_note(loadavg: list[float]) -> list[str]:
+def busy_note(loadavg: list[float], rounds: list[dict[str, Any]]) -> list[str]:
     """Say so when other work shared the cores: the numbers are then noisier."""
     cpus = os.cpu_count() or 1
-    if loadavg[0] < 0.25 * cpus:
+    other = [
+        run["other_cpu_pct"]
+        for r in rounds
+        for m in r["models"].values()
+        for per_c in m["load"].values()
+        for run in per_c.values()
+    ]
+    busiest = max(other, default=0.0)
+    if loadavg[0] < 0.25 * cpus and busiest < 20:
         return []
     return [
-        f"The 1-minute load average was {loadavg[0]} on {cpus} cores before the run: other "
-        "work shared the machine, so absolute numbers are noisy; the ratios compare runs made "
-        "back to back under the same conditions."
+        f"Other work shared the machine: the 1-minute load average was {loadavg[0]} on {cpus} "
+        f"cores before the run, and processes other than the server and the load generator "
+        f"used up to {busiest}% of one core during a measured point (median "
+        f"{statistics.median(other) if other else 0}%). Absolute numbers are noisy; the "
+        "ratios compare runs made back to back under the same conditions."
     ]
 
 
@@ -273,7 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "summary": summary,
         "targets": targets(summary),
         "rounds": rounds,
-        "notes": args.note + busy_note(loadavg_before),
+        "notes": args.note + busy_note(loadavg_before, rounds),
         "rerun": ".venv/bin/python bench/serving.py"
         + (" --quick" if args.quick else "")
         + (" (or: nox -s bench_serving" + (" -- --quick)" if args.quick else ")")),

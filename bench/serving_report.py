@@ -29,7 +29,14 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             emu, flask = runs["emulator"], runs["flask"]
             row: dict[str, Any] = {}
             for s in SERVERS:
-                for k in ("rps", "p50_ms", "p99_ms", "loadgen_cpu_pct", "server_cpu_pct"):
+                for k in (
+                    "rps",
+                    "p50_ms",
+                    "p99_ms",
+                    "loadgen_cpu_pct",
+                    "server_cpu_pct",
+                    "other_cpu_pct",
+                ):
                     row[f"{s}_{k}"] = _median([x.get(k, 0.0) for x in runs[s]])
                 row[f"{s}_errors"] = sum(x.get("errors", 0) for x in runs[s])
             row["emulator_rps_range"] = [min(x["rps"] for x in emu), max(x["rps"] for x in emu)]
@@ -163,18 +170,21 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "The batch targets are measured by bench/batch.py (bench/results/batch.json).",
         "",
-        "## CPU during the runs (median % of one core)",
+        f"## CPU during the runs (median % of one core; the machine has {m['cpus']} cores)",
         "",
         "| model, concurrency | emulator (all its processes) | load gen vs emulator | "
-        "Flask | load gen vs Flask | errors (emulator/Flask) |",
-        "|---|---|---|---|---|---|",
+        "Flask | load gen vs Flask | other processes (emulator/Flask points) | "
+        "errors (emulator/Flask) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model, per_c in report["summary"].items():
         for c, r in per_c.items():
             lines.append(
                 f"| {MODELS.get(model, model)}, c={c[1:]} | {r['emulator_server_cpu_pct']} | "
                 f"{r['emulator_loadgen_cpu_pct']} | {r['flask_server_cpu_pct']} | "
-                f"{r['flask_loadgen_cpu_pct']} | {r['emulator_errors']}/{r['flask_errors']} |"
+                f"{r['flask_loadgen_cpu_pct']} | "
+                f"{r['emulator_other_cpu_pct']}/{r['flask_other_cpu_pct']} | "
+                f"{r['emulator_errors']}/{r['flask_errors']} |"
             )
     lines += [
         "",
