@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
+    from vertexdeploy.quality.runner import QualityResult
     from vertexdeploy.rollout.state import StateStore
 
 from vertexdeploy.apply import ApplyResult, execute_plan
@@ -158,6 +159,37 @@ def plan_live(files: Sequence[str], state_dir: str | None = None) -> LivePlan:
     loaded, backend = connected(files)
     replan = functools.partial(plan_against, loaded, promotion_store(backend, state_dir))
     return LivePlan(replan(backend.read_live()), backend, loaded, replan)
+
+
+def quality_checked(live_plan: LivePlan, skip_checks: bool = False) -> LivePlan:
+    """apply's quality gate, before anything is written: QualityCheckFailed (exit 6) when a
+    version the plan uploads fails its checks (``models[].quality``). With ``skip_checks``
+    the uploads are marked instead, and labelled so. A plan made again under the lock
+    passes the same gate."""
+    from vertexdeploy.quality import gate
+
+    def step(plan: Plan) -> Plan:
+        return gate.mark_skipped(plan) if skip_checks else gate.enforce(live_plan.loaded, plan)
+
+    again = live_plan.replan
+    return dataclasses.replace(
+        live_plan,
+        plan=step(live_plan.plan),
+        replan=None if again is None else (lambda live: step(again(live))),
+    )
+
+
+def plan_quality(
+    files: Sequence[str], plan: Plan, skip_checks: bool = False
+) -> tuple[Plan, QualityResult]:
+    """For `plan` to show: the checks of every version ``plan`` would upload (none with
+    ``skip_checks``: the uploads are marked instead, as apply would label them)."""
+    from vertexdeploy.quality import gate
+    from vertexdeploy.quality.runner import QualityResult
+
+    if skip_checks:
+        return gate.mark_skipped(plan), QualityResult()
+    return plan, gate.check_plan(load_manifest(files), plan)
 
 
 def load_plan_file(path: str) -> Plan:

@@ -12,7 +12,8 @@ VertexDeployError                 exit 1
 ├── CredentialsError              exit 1  (no usable Google credentials: says how to log in)
 ├── LockHeld                      exit 1  (another run holds the stack lock; names the holder)
 ├── ApplyInterrupted              exit 130 (Ctrl-C: operations go on running on the server)
-└── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
+├── RolloutAborted                exit 4  (a promotion gate failed and traffic was rolled back)
+└── QualityCheckFailed            exit 6  (a version failed its quality checks: not uploaded)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ExitCode:
     CHANGES_PRESENT = 3
     ROLLED_BACK = 4
     ANOMALIES = 5  # monitor --fail-on-anomaly
+    QUALITY_FAILED = 6  # check, or plan/apply of a version that fails its quality checks
 
 
 class VertexDeployError(Exception):
@@ -118,3 +120,10 @@ class ApplyInterrupted(VertexDeployError):
 
 class RolloutAborted(VertexDeployError):
     exit_code = ExitCode.ROLLED_BACK
+
+
+class QualityCheckFailed(VertexDeployError):
+    """A version to upload failed its quality checks (``models[].quality``); nothing was
+    written. The message names each failing version and check."""
+
+    exit_code = ExitCode.QUALITY_FAILED

@@ -14,7 +14,9 @@ STACK = "vertexdeploy-stack"
 NAME = "vertexdeploy-name"
 FINGERPRINT = "vertexdeploy-fingerprint"
 SPEC_HASH = "vertexdeploy-spec"
-MANAGED_KEYS = frozenset({STACK, NAME, FINGERPRINT, SPEC_HASH})
+# On a model version uploaded with `--skip-checks`: its quality checks did not gate it.
+CHECKS = "vertexdeploy-checks"
+MANAGED_KEYS = frozenset({STACK, NAME, FINGERPRINT, SPEC_HASH, CHECKS})
 
 
 def managed_labels(

@@ -113,6 +113,12 @@ def _with_apply_options(fn: click.decorators.FC) -> click.decorators.FC:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_with_apply_options
+@click.option(
+    "--skip-checks",
+    is_flag=True,
+    help="Upload versions without their quality checks (docs/quality.md); each is labelled "
+    "vertexdeploy-checks=skipped.",
+)
 @output_option
 @click.pass_context
 @handle_errors
@@ -124,15 +130,18 @@ def apply(
     timeout: float | None,
     lock: bool,
     lock_timeout: float,
+    skip_checks: bool,
     output: str,
 ) -> None:
     """Make live resources match manifest FILES, or carry out a saved PLAN.json (reviewed
-    when it was made, so applied without asking)."""
+    when it was made, so applied without asking). Versions to upload must pass their
+    quality checks first (exit 6 before any write otherwise)."""
     saved = len(files) == 1 and files[0].endswith(".json")
     if saved:
         live_plan = deployer.check_not_stale(deployer.load_plan_file(files[0]))
     else:
         live_plan = deployer.plan_live(files)
+    live_plan = deployer.quality_checked(live_plan, skip_checks)
     locking = lock_request(lock, lock_timeout, *files)
     if not _run(live_plan, output, auto_approve or saved, parallelism, timeout, locking).ok:
         ctx.exit(ExitCode.ERROR)

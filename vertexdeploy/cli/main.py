@@ -5,7 +5,8 @@ Google Cloud SDK or the emulator's model-serving stack.
 
 Exit codes: 0 ok / no changes, 1 runtime error, 2 usage or manifest error,
 3 changes present (plan --detailed-exitcode), 4 rolled back by a promotion gate,
-5 anomalies found (monitor --fail-on-anomaly).
+5 anomalies found (monitor --fail-on-anomaly), 6 a version failed its quality checks
+(check; plan and apply of a version to upload).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ Exit codes:
   3  changes present (plan --detailed-exitcode)
   4  promotion rolled back by a failing gate
   5  monitor --fail-on-anomaly: a feature's latest value is over its threshold
+  6  a version failed its quality checks (check; plan/apply refuse to upload it)
 """
 
 COMMANDS: dict[str, str] = {
     "validate": "vertexdeploy.cli.manifest_cmds:validate",
+    "check": "vertexdeploy.cli.check_cmd:check",
     "schema": "vertexdeploy.cli.manifest_cmds:schema",
     "plan": "vertexdeploy.cli.plan_cmd:plan",
     "apply": "vertexdeploy.cli.apply_cmds:apply",
@@ -37,7 +40,6 @@ COMMANDS: dict[str, str] = {
     "rollback": "vertexdeploy.cli.promote_cmd:rollback",
     "force-unlock": "vertexdeploy.cli.lock_cmd:force_unlock",
     "monitor": "vertexdeploy.cli.monitor_cmd:monitor",
-    "feedback": "vertexdeploy.cli.feedback_cmd:feedback_cmd",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }
 

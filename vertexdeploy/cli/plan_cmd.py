@@ -8,8 +8,9 @@ import click
 
 from vertexdeploy import deployer
 from vertexdeploy.cli.common import handle_errors, output_option, use_color
-from vertexdeploy.errors import ExitCode
+from vertexdeploy.errors import ExitCode, QualityCheckFailed
 from vertexdeploy.plan.render import render_json, render_text
+from vertexdeploy.quality.report import failure_summary
 
 
 @click.command()
@@ -35,6 +36,12 @@ from vertexdeploy.plan.render import render_json, render_text
     ".vertexdeploy/promotions]; live plans read the staging bucket.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when the plan has changes.")
+@click.option(
+    "--skip-checks",
+    is_flag=True,
+    help="Do not run the quality checks of versions to upload (docs/quality.md); a plan "
+    "saved with --out then labels them vertexdeploy-checks=skipped.",
+)
 @output_option
 @click.pass_context
 @handle_errors
@@ -46,15 +53,23 @@ def plan(
     out_file: str | None,
     state_dir: str | None,
     detailed_exitcode: bool,
+    skip_checks: bool,
     output: str,
 ) -> None:
-    """Show the changes that would make live resources match manifest FILES."""
+    """Show the changes that would make live resources match manifest FILES, and the
+    quality checks of each version it would upload (exit 6 when one fails)."""
     if offline or state_file:
         result = deployer.plan_offline(files, state_file, state_dir)
     else:
         result = deployer.plan_live(files, state_dir).plan
+    result, quality = deployer.plan_quality(files, result, skip_checks)
     if out_file:
         Path(out_file).write_text(result.to_json())
     click.echo(render_json(result) if output == "json" else render_text(result, use_color()))
+    if not quality.ok:
+        raise QualityCheckFailed(
+            failure_summary(quality) + "\napply would refuse to upload it: fix the model, or "
+            "pass --skip-checks to upload it anyway (labelled vertexdeploy-checks=skipped)"
+        )
     if detailed_exitcode and result.has_changes:
         ctx.exit(ExitCode.CHANGES_PRESENT)

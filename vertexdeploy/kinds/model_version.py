@@ -193,8 +193,11 @@ def depends_on(change: Change, index: DependencyIndex) -> set[str]:
 # ---------- requests and handlers ----------
 
 
-def upload_request(attrs: dict[str, Any], stack: str, description: str = "") -> dict[str, Any]:
-    """The Model an upload sends: full container, and explanation and key when set."""
+def upload_request(
+    attrs: dict[str, Any], stack: str, description: str = "", checks: str | None = None
+) -> dict[str, Any]:
+    """The Model an upload sends: full container, and explanation and key when set.
+    ``checks="skipped"`` (apply --skip-checks) labels the version so its history says so."""
     body: dict[str, Any] = {
         "display_name": attrs["display_name"],
         "description": description,
@@ -203,6 +206,7 @@ def upload_request(attrs: dict[str, Any], stack: str, description: str = "") -> 
         "labels": {
             **attrs.get("labels", {}),
             **L.managed_labels(stack, attrs["model"], fingerprint=attrs["fingerprint"]),
+            **({L.CHECKS: checks} if checks else {}),
         },
     }
     if attrs.get("explanation"):
@@ -232,7 +236,8 @@ def create(change: Change, api: VertexApi, timeout: float | None, progress: Prog
         progress(f"staging {source} to {attrs['artifact_uri']}")
         stage_directory(api, change.address, Path(source), attrs["artifact_uri"])
     model_name = api.model_name(attrs["model"])
-    body = upload_request(attrs, api.stack, change.desired_meta.get("description", ""))
+    meta = change.desired_meta
+    body = upload_request(attrs, api.stack, meta.get("description", ""), meta.get("quality"))
     name = api.find_version(change.address, attrs["model"], attrs["fingerprint"])
     if name is not None:
         progress(f"adopting {name}: an earlier attempt uploaded it")

@@ -35,10 +35,10 @@ class QualityThresholdsSpec(Spec):
     """Each check's threshold; scores are 'higher is better' (see docs/quality.md)."""
 
     tiny_sample_size: int = Field(
-        default=12, ge=2, le=1000, description="Rows in the tiny-dataset test's sample."
+        default=20, ge=2, le=1000, description="Rows in the tiny-dataset test's sample."
     )
     tiny_min_score: Fraction = Field(
-        default=0.9, description="Least training score a fresh clone reaches on the sample."
+        default=0.8, description="Least training score a fresh clone reaches on the sample."
     )
     max_zero_weight_fraction: Fraction = Field(
         default=0.5, description="Most weights at exactly zero (or features no tree uses)."
