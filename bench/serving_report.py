@@ -94,6 +94,16 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{c1['emulator_p50_ms']} ms",
                 c1["emulator_p50_ms"] <= bound,
             )
+    errors = {
+        s: sum(r[f"{s}_errors"] for per_c in summary.values() for r in per_c.values())
+        for s in SERVERS
+    }
+    add(
+        "every request answered 200 (emulator/Flask)",
+        "0/0",
+        f"{errors['emulator']}/{errors['flask']}",
+        not any(errors.values()),
+    )
     return out
 
 

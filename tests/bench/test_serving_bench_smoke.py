@@ -120,3 +120,38 @@ def test_wrk_against_a_real_server_parses(tmp_path: Path) -> None:
         out = load.run_wrk(f"http://127.0.0.1:{server.port}/", script, 2, 1)
     assert out["requests"] > 0 and out["errors"] == 0
     assert 0 < out["p50_ms"] <= out["p99_ms"]
+
+
+def _point(rps: float, p50: float, p99: float, errors: int = 0) -> dict[str, float]:
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
+
+
+def test_report_takes_medians_pairs_ratios_by_round_and_judges_the_issue_targets() -> None:
+    from serving_report import summarize, targets
+
+    def round_(emu_rps: float, flask_rps: float) -> dict[str, object]:
+        return {
+            "models": {
+                "random_forest_100": {
+                    "raw": {"p50_ms": 3.0},
+                    "load": {
+                        "c16": {
+                            "emulator": _point(emu_rps, 10.0, 35.0),
+                            "flask": _point(flask_rps, 80.0, 300.0),
+                        },
+                        "c1": {"emulator": _point(250, 4.5, 6.0), "flask": _point(200, 5, 7)},
+                    },
+                }
+            }
+        }
+
+    # paired ratios 10x, 13x, 20x: the median is 13x, not 1,500/100 or the mean
+    summary = summarize([round_(1000, 100), round_(1300, 100), round_(3000, 150)])
+    rf = summary["random_forest_100"]["c16"]
+    assert rf["ratio"] == 13.0
+    assert rf["emulator_rps"] == 1300 and rf["emulator_rps_range"] == [1000, 3000]
+    verdicts = {t["target"]: t["pass"] for t in targets(summary)}
+    assert verdicts["RandomForest-100, c=16: req/s vs Flask"] is True
+    assert verdicts["RandomForest-100, c=16: emulator p99"] is True
+    assert verdicts["RandomForest-100, c=1: emulator p50 vs raw predict + 1 ms"] is False
+    assert verdicts["every request answered 200 (emulator/Flask)"] is True
