@@ -58,7 +58,7 @@ def create(c: Clients, job: v1.BatchPredictionJob) -> v1.BatchPredictionJob:
 
 
 def wait(c: Clients, name: str, states: set[Any] = TERMINAL) -> v1.BatchPredictionJob:
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 30  # a hang guard: each job starts its own processes
     while True:
         job = c.jobs.get_batch_prediction_job(name=name)
         if job.state in states:
@@ -347,7 +347,7 @@ def test_progress_shows_while_running_and_cancel_keeps_finished_shards(
     job = create(
         clients, job_spec(model, ["gs://data/in.jsonl"], manual_batch_tuning_parameters=tuning)
     )
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 30  # a hang guard: each job starts its own processes
     while True:  # completionStats counts up while the job runs
         running = clients.jobs.get_batch_prediction_job(name=job.name)
         stats = running.completion_stats

@@ -117,11 +117,19 @@ def parse_jsonl(uri: str, first: int, data: bytes, cfg: dict[str, Any]) -> tuple
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Fatal("INVALID_ARGUMENT", f"Input {uri} is not UTF-8 text: {exc}") from exc
-    numbered = [(n, s) for n, line in enumerate(text.split("\n"), first) if (s := line.strip())]
-    texts = [s for _, s in numbered]
-    values = _parse_all(texts)
-    rows, errors = Rows(), []
+    texts = list(map(str.strip, text.removesuffix("\n").split("\n")))
+    rows, errors = Rows(), list[str]()
     shaping = active(cfg)
+    numbered: list[tuple[int, str]] | None = None
+    if "" in texts:  # blank lines are skipped, and line numbers kept for error messages
+        numbered = [(n, s) for n, s in enumerate(texts, first) if s]
+        texts = [s for _, s in numbered]
+    values = _parse_all(texts)
+    if values is not None and not shaping:  # the common case: no per-row work at all
+        rows.instances, rows.texts = values, list(texts)
+        return rows, errors
+    if numbered is None:
+        numbered = list(enumerate(texts, first))
     if shaping:
         rows.keys = []
     loads = json.loads
@@ -256,6 +264,8 @@ def main(argv: list[str]) -> None:
     wconn = Connection(int(argv[1]), readable=False)
     with contextlib.suppress(BrokenPipeError, EOFError):  # the batch process is gone
         _serve(rconn, wconn)
+    sys.stderr.flush()
+    os._exit(0)  # every answer is sent; skip the seconds a framework's teardown can take
 
 
 if __name__ == "__main__":
