@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -34,7 +35,10 @@ def _faults(vertex: EmulatedVertex) -> list[dict[str, object]]:
         return rules
 
 
-def test_config_is_put_back_exactly_and_the_emulator_stops() -> None:
+def test_config_is_put_back_exactly_and_the_emulator_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     config = initializer.global_config
     before = dict(vars(config))
     aiplatform.init(project="outer-project", location="asia-east1", api_transport="grpc")
@@ -44,7 +48,9 @@ def test_config_is_put_back_exactly_and_the_emulator_stops() -> None:
             assert (config.project, config.location) == (vertex.project, "europe-west4")
             endpoint = aiplatform.Endpoint.create(display_name="in-block")
             assert endpoint.resource_name.startswith(f"projects/{vertex.project}/")
+            assert os.environ["STORAGE_EMULATOR_HOST"] == vertex.url
         assert vars(config) == outer
+        assert os.environ["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:9"
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(f"{vertex.url}/_emulator/health", timeout=5)
     finally:
@@ -129,3 +135,31 @@ def _empty(tmp_path: Path) -> Path:
     path = tmp_path / "empty"
     path.mkdir()
     return path
+
+
+def test_the_sdk_stages_a_local_model_directory_in_the_bucket_store(
+    kit: EmulatedVertex, tmp_path: Path
+) -> None:
+    import joblib
+    from google.cloud import storage
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    model_dir = tmp_path / "iris"
+    model_dir.mkdir()
+    trained = LogisticRegression(max_iter=300).fit(x, y)
+    joblib.dump(trained, model_dir / "model.joblib")
+    storage.Client(credentials=kit.credentials).create_bucket("user-staging")
+
+    model = aiplatform.Model.upload(
+        display_name="local",
+        artifact_uri=str(model_dir),  # a local directory: the SDK uploads it to staging
+        serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest",
+        staging_bucket="gs://user-staging",
+    )
+
+    assert model.uri.startswith("gs://user-staging/")
+    endpoint = model.deploy(machine_type="n1-standard-2")
+    rows = x[[0, 60, 120]].tolist()
+    assert endpoint.predict(instances=rows).predictions == trained.predict(rows).tolist()

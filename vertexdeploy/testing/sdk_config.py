@@ -4,10 +4,14 @@ This is the one place in vertexdeploy that calls ``aiplatform.init``: the kit's 
 to set up the user's global SDK config. ``init`` merges (arguments left out keep their
 value), so a user's own ``aiplatform.init(project=..., location=...)`` afterwards keeps the
 emulator's endpoint, credentials and REST transport.
+
+``STORAGE_EMULATOR_HOST`` is set too, so google-cloud-storage clients (the SDK's own, which
+stage local model directories, and the user's) reach the emulator's bucket store.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,12 +51,22 @@ def point_sdk(emu: EmulatedVertex) -> None:
     )
 
 
+STORAGE_ENV = "STORAGE_EMULATOR_HOST"
+
+
 @contextmanager
 def sdk_pointed_at(emu: EmulatedVertex) -> Iterator[EmulatedVertex]:
-    """The SDK aimed at ``emu`` inside the block; its config as it was afterwards."""
+    """The SDK (and Cloud Storage clients) aimed at ``emu`` inside the block; the SDK's
+    config and ``STORAGE_EMULATOR_HOST`` as they were afterwards."""
     saved = snapshot()
+    storage_before = os.environ.get(STORAGE_ENV)
     try:
+        os.environ[STORAGE_ENV] = emu.url
         point_sdk(emu)
         yield emu
     finally:
         restore(saved)
+        if storage_before is None:
+            os.environ.pop(STORAGE_ENV, None)
+        else:
+            os.environ[STORAGE_ENV] = storage_before
