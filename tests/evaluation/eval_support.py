@@ -112,9 +112,8 @@ class EvalEmu:
     def endpoint_name(self) -> str:
         from vertexdeploy import labels
 
-        return (
-            "projects/demo-project/locations/us-central1/endpoints/"
-            + labels.resource_id("evalstack", "scores")
+        return "projects/demo-project/locations/us-central1/endpoints/" + labels.resource_id(
+            "evalstack", "scores"
         )
 
     def predict(self, instances: list[dict[str, Any]], batch: int = 10) -> list[Any]:
@@ -131,7 +130,9 @@ class EvalEmu:
 
         out: list[Any] = []
         for i in range(0, len(instances), batch):
-            values = [json_format.ParseDict(x, struct_pb2.Value()) for x in instances[i : i + batch]]
+            values = [
+                json_format.ParseDict(x, struct_pb2.Value()) for x in instances[i : i + batch]
+            ]
             resp = client.predict(
                 endpoint=self.endpoint_name(),
                 instances=values,

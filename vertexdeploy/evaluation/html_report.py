@@ -132,12 +132,20 @@ def _evaluation(view: Overview, min_accuracy: float | None) -> str:
     for dep, windows in sorted(by_dep.items()):
         metric = "accuracy" if windows[-1].scores.accuracy is not None else "rmse"
         points = [
-            (w.end, getattr(w.scores, metric))
+            (w.start, getattr(w.scores, metric))
             for w in windows
             if getattr(w.scores, metric) is not None
         ]
         limit = min_accuracy if metric == "accuracy" else None
-        charts = [line_chart(points, limit, upper=False, title=f"{dep} · {metric} per window")]
+        charts = [
+            line_chart(
+                points,
+                limit,
+                upper=False,
+                title=f"{dep} · {metric} per window (by window start)",
+                y_max=1.0 if metric == "accuracy" else None,
+            )
+        ]
         latest = windows[-1]
         for feature, slices in sorted(latest.slices.items()):
             bars = [

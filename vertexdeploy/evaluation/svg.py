@@ -30,13 +30,14 @@ def line_chart(
     title: str = "",
     width: int = 360,
     height: int = 170,
+    y_max: float | None = None,
 ) -> str:
     """``points`` are (time, value), oldest first. A value past the threshold (above when
     ``upper``, else below) is drawn red; the threshold is a dashed amber line."""
     left, right, top, bottom = 44, 12, 24, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for _, v in points]
-    hi = max([*values, threshold or 0.0, 1e-9]) * 1.15
+    hi = y_max if y_max is not None else max([*values, threshold or 0.0, 1e-9]) * 1.15
     lo = 0.0
     times = [t for t, _ in points] or [0.0]
     t0, t1 = min(times), max(times)
@@ -83,8 +84,10 @@ def line_chart(
             f'fill="{BAD if bad else OK}"><title>{_clock(t)}: {_tick(v)}</title></circle>'
         )
     if points:
+        anchor = "middle" if t1 == t0 else "start"
         parts.append(
-            f'<text x="{left}" y="{height - 8}" font-size="10" fill="{TEXT}">{_clock(t0)}</text>'
+            f'<text x="{x(t0):.1f}" y="{height - 8}" font-size="10" text-anchor="{anchor}" '
+            f'fill="{TEXT}">{_clock(t0)}</text>'
         )
         if t1 != t0:
             parts.append(

@@ -1,0 +1,48 @@
+"""Service-level objectives end to end: `monitor` reads Cloud Monitoring's metrics from the
+real emulator (the path the promotion gates use), reports each objective, records a breach
+as an alert with its window and reason, and --fail-on-anomaly exits 5 on it."""
+
+from __future__ import annotations
+
+import json
+
+from eval_support import EvalEmu, instances
+
+SLO = """        slo: {p99_latency_ms: 40, max_error_rate: 0.05, window_seconds: 300}"""
+
+
+def test_a_slow_model_breaches_the_p99_objective_and_raises_an_alert(emu: EvalEmu) -> None:
+    # latency injected into the model: every call sleeps 80 ms (an injected Predict fault is
+    # applied before the serving clock starts, so it is not in prediction_latencies yet)
+    manifest = emu.stack(slo=SLO, delay_s=0.08)
+    emu.predict(instances(20), batch=2)
+
+    result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json", "--fail-on-anomaly")
+    assert result.exit_code == 5, result.output
+    out = json.loads(result.stdout)
+    slo = {r["objective"]: r for r in out["slo"]}
+    assert slo["p99_latency_ms"]["breached"] is True
+    assert slo["p99_latency_ms"]["observed"] >= 80.0
+    assert slo["p99_latency_ms"]["requests"] == 10
+    assert slo["max_error_rate"] == {**slo["max_error_rate"], "observed": 0.0, "breached": False}
+    [alert] = [a for a in out["alerts"] if a["kind"] == "slo"]
+    assert alert["subject"] == "p99_latency_ms" and alert["deployment"] == "main"
+    assert alert["window_end"] - alert["window_start"] == 300
+    assert "exceeds 40 ms" in alert["reason"]
+    # the same breach, listed with its window and reason
+    listed = emu.run("monitor", manifest, "--endpoint", "scores", "--alerts")
+    assert listed.exit_code == 0, listed.output
+    assert "p99_latency_ms" in listed.output and "exceeds 40 ms" in listed.output
+    # the cost estimate comes with the report: n1-standard-4, 1-2 replicas
+    assert out["cost"]["lines"][0]["machine_type"] == "n1-standard-4"
+    assert out["cost"]["monthly_max"] == 2 * out["cost"]["monthly_min"]
+
+
+def test_a_healthy_model_meets_its_objectives(emu: EvalEmu) -> None:
+    manifest = emu.stack(slo=SLO)
+    emu.predict(instances(20), batch=2)
+    result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json", "--fail-on-anomaly")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [r["breached"] for r in out["slo"]] == [False, False]
+    assert [a for a in out["alerts"] if a["kind"] == "slo"] == []
