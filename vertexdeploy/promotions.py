@@ -121,7 +121,14 @@ def rollout_context(
         found = build_desired(loaded).resources.get(deployment_address(ep, logical))
         return dict(found.attrs) if found is not None else None
 
-    target = rollout_target(backend_for(loaded.spec), mirror_rate=mirror, desired=desired)
+    ground_truth = {
+        ep.name: ep.monitoring.ground_truth
+        for ep in loaded.spec.endpoints
+        if ep.monitoring is not None and ep.monitoring.ground_truth is not None
+    }
+    target = rollout_target(
+        backend_for(loaded.spec), mirror_rate=mirror, desired=desired, ground_truth=ground_truth
+    )
     candidate = functools.partial(manifest_candidate, loaded.spec, spec)
     return target, policy, loaded.spec.stack, endpoint_spec_hash(spec), candidate
 

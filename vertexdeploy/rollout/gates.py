@@ -40,11 +40,21 @@ class GateResult:
 
 
 @dataclass(frozen=True)
+class Accuracy:
+    """The candidate's accuracy over the ground truth joined so far (`feedback`)."""
+
+    value: float | None
+    rows: int
+    min_rows: int
+
+
+@dataclass(frozen=True)
 class Evidence:
     """What a bake window produced for the gates to judge."""
 
     candidate: WindowMetrics
     disagreement: Disagreement | None = None
+    accuracy: Accuracy | None = None
 
 
 def required_capabilities(gates: GatesSpec) -> dict[str, str]:
@@ -58,6 +68,8 @@ def required_capabilities(gates: GatesSpec) -> dict[str, str]:
         need["p99_latency"] = "max_p99_latency_ms"
     if gates.max_disagreement is not None:
         need["disagreement"] = "max_disagreement"
+    if gates.min_accuracy is not None:
+        need["accuracy"] = "min_accuracy"
     return need
 
 
@@ -85,7 +97,29 @@ def evaluate(gates: GatesSpec, evidence: Evidence) -> list[GateResult]:
         results.append(_p99(gates.max_p99_latency_ms, m))
     if gates.max_disagreement is not None:
         results.append(_disagreement(gates.max_disagreement, evidence.disagreement))
+    if gates.min_accuracy is not None:
+        results.append(_accuracy(gates.min_accuracy, evidence.accuracy))
     return results
+
+
+def _accuracy(limit: float, a: Accuracy | None) -> GateResult:
+    """Ground truth arrives late: until min_rows rows are joined the gate says it did not
+    judge (and passes, naming the count); from then on the accuracy decides."""
+    if a is None or a.value is None or a.rows < a.min_rows:
+        rows = 0 if a is None else a.rows
+        need = "" if a is None else f" (need {a.min_rows})"
+        return GateResult(
+            "min_accuracy",
+            True,
+            None,
+            limit,
+            f"not judged: {rows} joined ground-truth rows for the candidate{need}",
+        )
+    ok = a.value >= limit
+    msg = f"accuracy {a.value:.2%} over {a.rows} joined rows " + (
+        f">= {limit:.2%}" if ok else f"below {limit:.2%}"
+    )
+    return GateResult("min_accuracy", ok, round(a.value, 6), limit, msg)
 
 
 def _min_requests(limit: int, m: WindowMetrics) -> GateResult:

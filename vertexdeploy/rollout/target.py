@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 CAPABILITIES: frozenset[str] = frozenset(
-    {"error_rate", "p99_latency", "request_count", "disagreement"}
+    {"error_rate", "p99_latency", "request_count", "disagreement", "accuracy"}
 )
 
 

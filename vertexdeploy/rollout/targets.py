@@ -20,6 +20,8 @@ from typing import Any
 from vertexdeploy.emulator.auth import auth_headers
 from vertexdeploy.errors import BackendError, TransientBackendError, UsageError
 from vertexdeploy.kinds.backend import VertexBackend
+from vertexdeploy.manifest.spec_monitoring import GroundTruthSpec
+from vertexdeploy.rollout.gates import Accuracy
 from vertexdeploy.rollout.target import Disagreement, WindowMetrics
 
 # (endpoint, deployment) -> the deployment's desired attrs from the manifest, or None.
@@ -33,6 +35,7 @@ def _no_manifest(endpoint: str, deployment: str) -> None:
 class _TrafficMixin:
     backend: VertexBackend
     desired: DesiredAttrs
+    ground_truth: dict[str, GroundTruthSpec]
 
     def current_split(self, endpoint: str) -> dict[str, int]:
         return self.backend.current_split(endpoint)
@@ -57,6 +60,23 @@ class _TrafficMixin:
         ids = self.backend.deployed_ids(endpoint)
         return {name: per_id[i] for name, i in ids.items() if i in per_id}
 
+    def accuracy(self, endpoint: str, deployment: str) -> Accuracy:
+        """The deployment's accuracy over every ground-truth row joined for it so far (the
+        evaluation store `vertexdeploy feedback` fills; the same on both targets)."""
+        from vertexdeploy.evaluation.metrics import classification
+        from vertexdeploy.evaluation.store import EvaluationStore, store_path
+
+        spec = self.ground_truth.get(endpoint)
+        min_rows = spec.min_rows if spec is not None else 1
+        dm = self.backend.deployed_ids(endpoint).get(deployment)
+        if dm is None or not store_path(self.backend.stack).exists():
+            return Accuracy(None, 0, min_rows)
+        with EvaluationStore(store_path(self.backend.stack)) as store:
+            rows = list(store.joined(endpoint, dm))
+        positive = spec.positive_class if spec is not None else None
+        scores = classification([r.label for r in rows], [r.prediction for r in rows], positive)
+        return Accuracy(scores.accuracy, len(rows), min_rows)
+
     def window_metrics(self, endpoint: str, since: float, until: float) -> dict[str, WindowMetrics]:
         """Cloud Monitoring's online prediction metrics per deployment (both targets)."""
         endpoint_id = self.backend.endpoint_name(endpoint).rsplit("/", 1)[-1]
@@ -74,7 +94,9 @@ class EmulatorRolloutTarget(_TrafficMixin):
     """Promotion against the local emulator; also mirrors traffic for the disagreement gate
     (emulator-only: the one use of private ``/_emulator/`` routes by client code)."""
 
-    capabilities = frozenset({"error_rate", "p99_latency", "request_count", "disagreement"})
+    capabilities = frozenset(
+        {"error_rate", "p99_latency", "request_count", "disagreement", "accuracy"}
+    )
 
     def __init__(
         self,
@@ -82,9 +104,11 @@ class EmulatorRolloutTarget(_TrafficMixin):
         *,
         mirror_rate: float = 0.0,
         desired: DesiredAttrs = _no_manifest,
+        ground_truth: dict[str, GroundTruthSpec] | None = None,
     ) -> None:
         self.backend = backend
         self.desired = desired
+        self.ground_truth = ground_truth or {}
         self.base = (backend.conn.api_endpoint or "").rstrip("/")
         self.mirror_rate = mirror_rate
 
@@ -143,11 +167,18 @@ class EmulatorRolloutTarget(_TrafficMixin):
 class VertexRolloutTarget(_TrafficMixin):
     """Promotion on Vertex AI; metrics from Cloud Monitoring (no prediction comparison)."""
 
-    capabilities = frozenset({"error_rate", "p99_latency", "request_count"})
+    capabilities = frozenset({"error_rate", "p99_latency", "request_count", "accuracy"})
 
-    def __init__(self, backend: VertexBackend, *, desired: DesiredAttrs = _no_manifest) -> None:
+    def __init__(
+        self,
+        backend: VertexBackend,
+        *,
+        desired: DesiredAttrs = _no_manifest,
+        ground_truth: dict[str, GroundTruthSpec] | None = None,
+    ) -> None:
         self.backend = backend
         self.desired = desired
+        self.ground_truth = ground_truth or {}
 
     def disagreement(
         self, endpoint: str, candidate: str, baseline: str, since: float, until: float
@@ -159,12 +190,19 @@ RolloutTargetImpl = EmulatorRolloutTarget | VertexRolloutTarget
 
 
 def rollout_target(
-    backend: VertexBackend, *, mirror_rate: float = 0.0, desired: DesiredAttrs = _no_manifest
+    backend: VertexBackend,
+    *,
+    mirror_rate: float = 0.0,
+    desired: DesiredAttrs = _no_manifest,
+    ground_truth: dict[str, GroundTruthSpec] | None = None,
 ) -> RolloutTargetImpl:
-    """The target for a backend; ``desired`` gives rollback the manifest's deployments."""
+    """The target for a backend; ``desired`` gives rollback the manifest's deployments,
+    ``ground_truth`` each endpoint's evaluation settings (the min_accuracy gate)."""
     if backend.conn.local:
-        return EmulatorRolloutTarget(backend, mirror_rate=mirror_rate, desired=desired)
-    return VertexRolloutTarget(backend, desired=desired)
+        return EmulatorRolloutTarget(
+            backend, mirror_rate=mirror_rate, desired=desired, ground_truth=ground_truth
+        )
+    return VertexRolloutTarget(backend, desired=desired, ground_truth=ground_truth)
 
 
 __all__ = ["BackendError", "EmulatorRolloutTarget", "VertexRolloutTarget", "rollout_target"]

@@ -147,7 +147,10 @@ class Walker:
             disagreement = self.target.disagreement(
                 state.endpoint, state.candidate, state.stable, since, until
             )
-        results = evaluate(self.gates, Evidence(candidate, disagreement))
+        accuracy = None
+        if self.gates.min_accuracy is not None:
+            accuracy = self.target.accuracy(state.endpoint, state.candidate)  # type: ignore[attr-defined]
+        results = evaluate(self.gates, Evidence(candidate, disagreement, accuracy))
         no_samples = disagreement is not None and disagreement.samples == 0
         failed = {g.name for g in results if not g.passed}
         starved = "min_requests" in failed and failed <= (
