@@ -44,6 +44,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 [e["rps"] / max(f["rps"], 1e-9) for e, f in zip(emu, flask, strict=True)]
             )
             row["raw_p50_ms"] = _median(raw)
+            row["raw_p50_min_ms"] = min(raw)
             per_c[c] = row
         summary[model] = per_c
     return summary
@@ -87,9 +88,11 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for model, label in MODELS.items():
         c1 = summary.get(model, {}).get("c1")
         if c1:
-            bound = round(c1["raw_p50_ms"] + 1.0, 3)
+            # the lowest round's raw p50: other work on the machine only inflates it, and
+            # an inflated bound would pass a slow emulator
+            bound = round(c1["raw_p50_min_ms"] + 1.0, 3)
             add(
-                f"{label}, c=1: emulator p50 vs raw predict + 1 ms",
+                f"{label}, c=1: emulator p50 vs raw predict p50 (lowest round) + 1 ms",
                 f"<= {bound} ms",
                 f"{c1['emulator_p50_ms']} ms",
                 c1["emulator_p50_ms"] <= bound,
