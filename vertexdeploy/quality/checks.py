@@ -83,7 +83,9 @@ def tiny_dataset(s: Subject) -> Row:
         return s.row(name, "skip", None, t, "no training data declared (quality.training)")
     est = s.loaded.estimator
     if est is None:
-        return s.row(name, "skip", None, t, f"a {s.loaded.framework} artifact cannot be cloned")
+        return s.row(
+            name, "skip", None, t, f"{s.loaded.framework} artifacts of this kind cannot be cloned"
+        )
     from sklearn.base import clone
 
     idx = _tiny_sample(s.training.y, s.limits.tiny_sample_size, s.task)

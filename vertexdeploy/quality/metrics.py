@@ -1,10 +1,10 @@
 """Scores on one scale: higher is better, 1 is perfect, whatever the metric.
 
 Classification metrics (accuracy, macro F1, one-vs-rest ROC AUC) are used as they are.
-Regression errors (RMSE, MAE) become a skill: ``1 - error / error of a constant guess``
-(the mean for RMSE, the median for MAE), so 0 is no better than guessing and gaps and
-regressions mean the same thing on every data set. RMSE skill is the coefficient of
-determination R².
+Regression errors become a skill, ``1 - error / error of a constant guess``: for RMSE the
+squared error against the mean's (the coefficient of determination R²), for MAE the absolute
+error against the median's. 0 is no better than guessing, so gaps and regressions mean the
+same thing on every data set.
 """
 
 from __future__ import annotations
@@ -52,15 +52,18 @@ def outputs(model: LoadedModel, x: np.ndarray, y: np.ndarray, task: str) -> Outp
     pred = np.asarray(model.predict(x))
     proba = model.predict_proba(x) if task == "classification" else None
     classes = model.classes
-    if classes is None:
-        classes = np.unique(np.concatenate([_as_labels(y), _as_labels(pred)]))
+    if classes is None:  # ONNX: the labels seen, in the encoding of the data's labels
+        classes = np.unique(np.concatenate([y, _like(pred, y)]))
     return Outputs(pred, proba, classes)
 
 
-def _as_labels(values: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return values.astype(str)
-    return values.astype(float)
+def _like(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Predictions in the labels' encoding: 1.0 -> 1 for integer labels, str for strings."""
+    if y.dtype == object:
+        return np.asarray([str(v) for v in pred], dtype=object)
+    if y.dtype.kind in "iu" and pred.dtype.kind == "f" and np.all(pred == np.round(pred)):
+        return pred.astype(y.dtype)
+    return pred
 
 
 def same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -80,9 +83,9 @@ def score(metric: str, y: np.ndarray, out: Outputs) -> float:
         return _roc_auc(y, out)
     pred = np.asarray(out.pred, dtype=float)
     truth = np.asarray(y, dtype=float)
-    if metric == "rmse":
-        err = float(np.sqrt(np.mean((pred - truth) ** 2)))
-        base = float(np.sqrt(np.mean((truth - truth.mean()) ** 2)))
+    if metric == "rmse":  # squared errors: the skill is R²
+        err = float(np.mean((pred - truth) ** 2))
+        base = float(np.mean((truth - truth.mean()) ** 2))
     else:
         err = float(np.mean(np.abs(pred - truth)))
         base = float(np.mean(np.abs(truth - np.median(truth))))
