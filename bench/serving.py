@@ -41,6 +41,7 @@ from serving_emulator import (  # noqa: E402
     start_emulator,
     stop,
     tree_cpu_s,
+    tree_processes,
     write_manifest,
 )
 from serving_report import markdown, summarize, targets  # noqa: E402
@@ -235,6 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for name in dirs
         }
+        emu["processes"] = tree_processes(emu_proc.pid)
         calibration = loader.calibrate(args.calibrate_seconds)
         for name in dirs:  # warm-up: model loads, first batches, caches
             for url, headers, _ in targets_of[name].values():
@@ -275,7 +277,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine() | {"loadavg_before": loadavg_before},
         "code": code,
         "emulator": {
-            k: emu[k] for k in ("command", "workers", "workers_option", "deployed_logging")
+            k: emu[k]
+            for k in ("command", "workers", "workers_option", "processes", "deployed_logging")
         }
         | qs,
         "loadgen": {

@@ -168,9 +168,10 @@ def apply(manifest: Path, url: str, token: str) -> tuple[dict[str, str], dict[st
     return urls, logging
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of `pid` and all its descendants (live ones, and reaped children)."""
-    tick, stats = os.sysconf("SC_CLK_TCK"), {}
+def _tree(pid: int) -> dict[int, int]:
+    """`pid` and its live descendants, each with its CPU clock ticks (own and reaped
+    children's), from /proc."""
+    stats: dict[int, tuple[int, int]] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
@@ -178,9 +179,20 @@ def tree_cpu_s(pid: int) -> float:
                 stats[int(d.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
             except (OSError, IndexError, ValueError):
                 continue
-    total, todo = 0, [pid]
+    tree, todo = {}, [pid]
     while todo:
         p = todo.pop()
-        total += stats.get(p, (0, 0))[1]
-        todo += [c for c, (ppid, _) in stats.items() if ppid == p]
-    return total / tick
+        if p in stats:
+            tree[p] = stats[p][1]
+            todo += [c for c, (ppid, _) in stats.items() if ppid == p]
+    return tree
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of `pid` and all its descendants (live ones, and reaped children)."""
+    return sum(_tree(pid).values()) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_processes(pid: int) -> int:
+    """How many processes `pid`'s tree holds (the emulator and its workers)."""
+    return len(_tree(pid))

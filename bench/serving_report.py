@@ -128,7 +128,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Measured: `vertexdeploy emulator start --data-dir D --port P"
         f"{' --workers ' + str(emu['workers']) if emu['workers_option'] else ''}` "
-        f"(a separate process, **{emu['workers']} worker(s)**"
+        f"(a separate process, **{emu['workers']} worker(s)**, {emu['processes']} "
+        "process(es) in its tree once deployed"
         f"{'' if emu['workers_option'] else ': this emulator has no --workers option'}), "
         "both models deployed by `vertexdeploy apply` from a generated manifest "
         f"(request_logging_rate {emu['request_logging_rate']} and batching "
