@@ -67,9 +67,21 @@ def test_an_unserved_sdk_call_names_the_route(kit: EmulatedVertex) -> None:
     assert kit.requests()[-1].status == 501
 
 
-def test_a_path_outside_the_apis_is_still_not_found(kit: EmulatedVertex) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/nowhere"),  # not an API path
+        ("POST", "/v1/projects/p/locations/us-central1/models/m1"),  # served path, no such verb
+    ],
+)
+def test_other_unknown_urls_are_still_not_found(
+    kit: EmulatedVertex, method: str, path: str
+) -> None:
     req = urllib.request.Request(
-        f"{kit.url}/nowhere", headers={"Authorization": f"Bearer {kit.token}"}
+        f"{kit.url}{path}",
+        data=b"{}" if method == "POST" else None,
+        method=method,
+        headers={"Authorization": f"Bearer {kit.token}", "Content-Type": "application/json"},
     )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(req, timeout=10)

@@ -151,8 +151,9 @@ async def dispatch(request: Request) -> Response:
     found, params = match(request.method, path)
     rpc = found.rpc if found else "Unknown"
     try:
-        if found is None and path.startswith(("/v1/", "/ui/", "/v3/")):
-            raise ApiError(  # an API call this emulator does not serve: say so, not "404"
+        api_path = path.startswith(("/v1/", "/ui/", "/v3/"))
+        if found is None and api_path and not any(match(m, path)[0] for m in _METHODS):
+            raise ApiError(  # an API route this emulator does not serve: say so, not "404"
                 "UNIMPLEMENTED",
                 f"The Vertex AI emulator does not serve {request.method} {path} "
                 "(RPC not implemented here; docs/testing.md lists the served ones).",
