@@ -9,6 +9,9 @@ itself when the control process that started it is gone.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import os
 import signal
@@ -25,8 +28,16 @@ from vertexdeploy.emulator.workers.node import WorkerNode, create_worker_app
 from vertexdeploy.emulator.workers.pool import unix_socket
 
 
+def _die_with(parent: int) -> None:
+    """Orphaned (the control process died without stopping us, e.g. SIGKILL): stop too, at
+    once on Linux (so the port is free for a restart), else within half a second."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
 def _watch_parent(parent: int) -> None:
-    """Orphaned (the control process died without stopping us): stop too."""
     while os.getppid() == parent:
         time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
@@ -39,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--index", type=int, default=1)
+    parser.add_argument("--parent", type=int, required=True)
     args = parser.parse_args(argv)
     token = check_token(os.environ[TOKEN_ENV])
     public = socket.socket(fileno=args.listen_fd)
@@ -46,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     data_dir = Path(args.data_dir)
     engine = ServingEngine(data_dir, data_dir / "buckets")
     node = WorkerNode(engine, args.control)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    _die_with(int(args.parent))
     gc.freeze()  # what start-up allocated is never garbage: keep collections short
     config = uvicorn.Config(
         create_worker_app(node, token), log_level="warning", access_log=False, lifespan="off"

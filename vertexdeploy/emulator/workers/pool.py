@@ -132,6 +132,8 @@ class WorkerPool:
                 str(self.state.data_dir),
                 "--index",
                 str(index),
+                "--parent",
+                str(os.getpid()),
             ]
             proc = subprocess.Popen(cmd, env=env, pass_fds=(self._listener.fileno(),))
             self._workers.append(_Worker(index, proc, path))
