@@ -87,3 +87,22 @@ def test_apply_uploads_versions_that_pass_without_the_label(emu: Emu, tmp_path: 
     (labels,) = registry_labels(emu)
     assert L.CHECKS not in labels
     assert labels[L.STACK] == "qual"
+
+
+def test_a_saved_plan_is_checked_again_before_it_applies(emu: Emu, tmp_path: Path) -> None:
+    _, manifest = failing_case(tmp_path / "case")
+    saved = tmp_path / "plan.json"
+    made = emu.run("plan", "--out", str(saved), str(manifest))
+    assert made.exit_code == 6 and saved.is_file()  # written for review, refused to apply
+    emu.clear_requests()
+    result = emu.run("apply", str(saved))
+    assert result.exit_code == 6, result.output
+    assert emu.writes() == []
+
+
+def test_plan_says_which_versions_passed(emu: Emu, tmp_path: Path) -> None:
+    case = iris_case(tmp_path / "case")
+    manifest = case.manifest([("stable", case.fit(LogisticRegression(max_iter=500)))])
+    result = emu.run("plan", str(manifest))
+    assert result.exit_code == 0, result.output
+    assert "Quality checks passed for clf@stable (to upload)." in result.stdout

@@ -66,6 +66,9 @@ def plan(
     if out_file:
         Path(out_file).write_text(result.to_json())
     click.echo(render_json(result) if output == "json" else render_text(result, use_color()))
+    if quality.ok and quality.versions and output != "json":
+        names = ", ".join(v.version for v in quality.versions)
+        click.echo(f"Quality checks passed for {names} (to upload).")
     if not quality.ok:
         raise QualityCheckFailed(
             failure_summary(quality) + "\napply would refuse to upload it: fix the model, or "
