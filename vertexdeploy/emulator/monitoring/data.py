@@ -16,25 +16,76 @@ import csv
 import fnmatch
 import io
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from vertexdeploy.emulator.apierror import ApiError, failed_precondition
 from vertexdeploy.emulator.buckets import BucketStore, split_gs_uri
-from vertexdeploy.emulator.monitoring.stats import Row, feature_kind
+from vertexdeploy.emulator.monitoring.stats import (
+    CATEGORICAL,
+    NUMERIC,
+    Row,
+    category,
+    feature_kind,
+    is_number,
+)
 
 MAX_BASELINE_ROWS = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class Baseline:
+    """The training rows as columns: ``values[feature]`` as read (numeric CSV columns as
+    floats; None when missing). Numeric and category arrays are derived once, on demand."""
+
     features: list[str]
     kinds: dict[str, str]
-    rows: list[Row]
+    values: dict[str, list[Any] | np.ndarray]  # a numeric CSV column: floats, NaN missing
     uris: list[str]
+    size: int
+    _numeric: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def column(self, feature: str) -> list[Any]:
-        return [r.get(feature) for r in self.rows]
+        col = self.values.get(feature)
+        if col is None:
+            return [None] * self.size
+        if isinstance(col, np.ndarray):
+            return [None if v != v else v for v in col.tolist()]
+        return col
+
+    def numeric(self, feature: str) -> np.ndarray:
+        """Floats; NaN where the value is missing or not a finite number."""
+        col = self.values.get(feature)
+        if isinstance(col, np.ndarray):
+            return col
+        if feature not in self._numeric:
+            col = self.column(feature)
+            try:
+                x = np.asarray([math.nan if v is None else v for v in col], dtype=float)
+                ok = all(v is None or is_number(v) for v in col[:1000])
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                x = np.asarray([float(v) if is_number(v) else math.nan for v in col], float)
+            self._numeric[feature] = np.where(np.isfinite(x), x, math.nan)
+        return self._numeric[feature]
+
+    def categories(self, feature: str) -> list[str | None]:
+        return [None if v is None else category(v) for v in self.column(feature)]
+
+    def sample_rows(self, limit: int) -> list[Row]:
+        """At most ``limit`` rows, evenly spread (as ``stats.sample_rows``)."""
+        n = self.size
+        picks = range(n) if n <= limit else [int(i * (n / limit)) for i in range(limit)]
+        cols = {f: self.column(f) for f in self.features}
+        return [{f: cols[f][i] for f in self.features} for i in picks]
+
+    @property
+    def rows(self) -> list[Row]:
+        return self.sample_rows(self.size)
 
 
 def _expand(buckets: BucketStore, uri: str) -> list[str]:
@@ -50,39 +101,76 @@ def _expand(buckets: BucketStore, uri: str) -> list[str]:
     return [f"gs://{bucket}/{n}" for n in names if fnmatch.fnmatchcase(n, pattern)]
 
 
-def _cell(text: str) -> Any:
-    return None if text == "" else text
+def _arrow_csv(text: str) -> tuple[list[str], dict[str, list[Any] | np.ndarray]] | None:
+    """The CSV's columns read by Arrow: a numeric one (every non-empty cell parses as a
+    finite float) as a float array (NaN where empty), others as text cells (None where
+    empty); None when Arrow cannot read it (ragged rows, duplicate names): the slow path."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), None)
+    if not header:
+        return [], {}
+    names = [h.strip() for h in header]
+    if len(set(header)) != len(header) or len(set(names)) != len(names):
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode()),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    out: dict[str, list[Any] | np.ndarray] = {}
+    for h, n in zip(header, names, strict=True):
+        col = pc.utf8_trim_whitespace(table.column(h))
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+        try:
+            x = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out[n] = col.to_pylist()
+            continue
+        x = np.asarray(x, dtype=float)
+        present = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        if present.any() and np.isfinite(x[present]).all():
+            out[n] = np.where(present, x, math.nan)
+        else:
+            out[n] = _type_csv_column(col.to_pylist())[0]
+    return names, out
 
 
-def _csv_rows(text: str) -> tuple[list[str], list[Row]]:
+def _csv_columns(text: str) -> tuple[list[str], dict[str, list[Any]]]:
+    """Columns of a CSV: text cells, None for empty ones."""
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header:
-        return [], []
+        return [], {}
     names = [h.strip() for h in header]
-    rows: list[Row] = []
-    for cells in reader:
-        if not cells:
-            continue
-        rows.append({n: _cell(c.strip()) for n, c in zip(names, cells, strict=False)})
-    return names, rows
+    rows = [cells for cells in reader if cells]
+    width = len(names)
+    padded = (r[:width] + [""] * (width - len(r)) for r in rows)
+    columns = list(zip(*padded, strict=True)) if rows else [() for _ in names]
+    return names, {
+        n: [None if c.strip() == "" else c.strip() for c in col]
+        for n, col in zip(names, columns, strict=True)
+    }
 
 
-def _to_float(value: Any) -> float | None:
+def _type_csv_column(cells: list[Any]) -> tuple[list[Any], str]:
+    """A numeric column (every non-empty cell parses as a float) as floats, with its kind:
+    NUMERIC when those floats are all finite too (``stats.feature_kind``)."""
+    present = [c for c in cells if c is not None]
+    if not present:
+        return cells, CATEGORICAL
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _type_csv_columns(names: list[str], rows: list[Row]) -> None:
-    """Numeric columns (every non-empty cell parses as a float) become floats, in place."""
-    for n in names:
-        cells = [r.get(n) for r in rows if r.get(n) is not None]
-        if cells and all(_to_float(c) is not None for c in cells):
-            for r in rows:
-                if r.get(n) is not None:
-                    r[n] = _to_float(r[n])
+        parsed = np.asarray(present, dtype=float)
+    except ValueError:
+        return cells, CATEGORICAL
+    typed = [None if c is None else float(c) for c in cells]
+    return typed, NUMERIC if bool(np.isfinite(parsed).all()) else CATEGORICAL
 
 
 def _jsonl_rows(text: str, where: str) -> tuple[list[str], list[Row]]:
@@ -119,7 +207,8 @@ def load_baseline(buckets: BucketStore, dataset: dict[str, Any]) -> Baseline:
         )
     files = [u for uri in uris for u in _expand(buckets, uri)]
     names: list[str] = []
-    rows: list[Row] = []
+    columns: dict[str, list[Any] | np.ndarray] = {}
+    size = 0
     for uri in files:
         try:
             text = buckets.read_bytes(uri).decode("utf-8-sig")
@@ -127,22 +216,57 @@ def load_baseline(buckets: BucketStore, dataset: dict[str, Any]) -> Baseline:
             raise failed_precondition(f"trainingDataset {uri}: {exc.message}") from exc
         except UnicodeDecodeError as exc:
             raise failed_precondition(f"trainingDataset {uri}: not UTF-8 text") from exc
-        cols, part = _csv_rows(text) if fmt == "csv" else _jsonl_rows(text, uri)
-        names += [c for c in cols if c not in names]
-        rows += part
-        if len(rows) >= MAX_BASELINE_ROWS:
-            rows = rows[:MAX_BASELINE_ROWS]
+        if fmt == "csv":
+            fast = _arrow_csv(text)
+            cols, part = fast if fast is not None else _csv_columns(text)
+            n_part = len(next(iter(part.values()))) if part else 0
+        else:
+            cols, rows = _jsonl_rows(text, uri)
+            part = {c: [r.get(c) for r in rows] for c in cols}
+            n_part = len(rows)
+        for c in cols:
+            if c not in columns:
+                names.append(c)
+                empty = isinstance(part.get(c), np.ndarray)
+                columns[c] = np.full(size, math.nan) if empty else [None] * size
+        for c in names:
+            columns[c] = _concat(columns[c], part.get(c), n_part)
+        size += n_part
+        if size >= MAX_BASELINE_ROWS:
+            columns = {c: v[:MAX_BASELINE_ROWS] for c, v in columns.items()}
+            size = MAX_BASELINE_ROWS
             break
-    if not rows:
+    if not size:
         raise failed_precondition(f"trainingDataset {', '.join(uris)} has no rows.")
-    if fmt == "csv":
-        _type_csv_columns(names, rows)
     target = str(dataset.get("targetField") or "")
     features = [n for n in names if n != target]
-    for r in rows:
-        r.pop(target, None)
-    kinds = {f: feature_kind(r.get(f) for r in rows) for f in features}
-    return Baseline(features, kinds, rows, files)
+    columns.pop(target, None)
+    kinds: dict[str, str] = {}
+    for f in features:
+        col = columns[f]
+        if isinstance(col, np.ndarray):
+            kinds[f] = NUMERIC
+        elif fmt == "csv":
+            columns[f], kinds[f] = _type_csv_column(col)
+        else:
+            kinds[f] = feature_kind(col)
+    return Baseline(features, kinds, columns, files, size)
+
+
+def _concat(
+    have: list[Any] | np.ndarray, more: list[Any] | np.ndarray | None, n: int
+) -> list[Any] | np.ndarray:
+    """Two files' parts of a column: floats stay an array while both parts are."""
+    if more is None:
+        more = np.full(n, math.nan) if isinstance(have, np.ndarray) else [None] * n
+    if isinstance(have, np.ndarray) and isinstance(more, np.ndarray):
+        return np.concatenate([have, more])
+    as_list = [
+        (None if v != v else v) if isinstance(part, np.ndarray) else v
+        for part in (have, more)
+        for v in (part.tolist() if isinstance(part, np.ndarray) else part)
+    ]
+    return as_list
 
 
 # ---------------------------------------------------------------------------------- serving

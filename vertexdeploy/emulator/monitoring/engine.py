@@ -377,7 +377,10 @@ class MonitoringEngine:
         skew: dict[str, S.StreamingDistance] = {}
         if skew_cfg is not None and baseline is not None:
             for f in features:
-                ref = S.StreamingDistance.from_reference(kinds[f], baseline.column(f))
+                ref = S.StreamingDistance.from_reference(
+                    kinds[f],
+                    baseline.numeric(f) if kinds[f] == S.NUMERIC else baseline.column(f),
+                )
                 if ref is not None:
                     skew[f] = ref
         prev: Window | None = None
@@ -420,7 +423,9 @@ class MonitoringEngine:
         if skew_cfg is not None and baseline is not None:
             out += _feature_stats(base, RAW_SKEW, skew_cfg, "skew", features, skew)
             if current_attr is not None:
-                ref_attr = ctx.attributions(baseline.rows, "the training baseline")
+                ref_attr = ctx.attributions(
+                    baseline.sample_rows(S.ATTRIBUTION_SAMPLE), "the training baseline"
+                )
                 if ref_attr is not None:
                     out += _attr_stats(
                         ATTR_SKEW,
@@ -429,7 +434,7 @@ class MonitoringEngine:
                         skew_cfg,
                         "attributionScoreSkewThresholds",
                         "defaultSkewThreshold",
-                        len(baseline.rows),
+                        baseline.size,
                         n,
                         base,
                     )
@@ -474,12 +479,9 @@ class MonitoringEngine:
         """The detector fitted on a baseline, kept across runs (baselines rarely change)."""
         if baseline is None:
             return None
-        cache_key = f"{method}|{key}|{len(baseline.rows)}"
+        cache_key = f"{method}|{key}|{baseline.size}"
         if cache_key not in self._outlier_models:
-            cols = {f: baseline.column(f) for f in baseline.features}
-            self._outlier_models[cache_key] = OL.fit(
-                method, baseline.features, baseline.kinds, cols
-            )
+            self._outlier_models[cache_key] = OL.fit(method, baseline)
         return self._outlier_models[cache_key]
 
 

@@ -9,6 +9,7 @@ run's memory follows the chunk size and one column, however many requests were l
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,10 +90,17 @@ class ModelContext:
 def fills_from(ctx: ModelContext, profiles: list[Profile]) -> dict[str, Any]:
     """What occlusion puts in place of a feature: the baseline's mean or mode, else the
     window's (from its profile)."""
+    out: dict[str, Any] = {}
     if ctx.baseline is not None:
         b = ctx.baseline
-        return {f: S.fill_value(ctx.kinds[f], b.column(f)) for f in ctx.features}
-    out: dict[str, Any] = {}
+        for f in ctx.features:
+            if ctx.kinds[f] == S.NUMERIC:
+                x = b.numeric(f)
+                x = x[np.isfinite(x)]
+                out[f] = float(x.mean()) if x.size else 0.0
+            else:
+                out[f] = S.fill_value(S.CATEGORICAL, b.column(f))
+        return out
     for p in profiles:
         if p.kind == S.NUMERIC:
             out[p.feature] = p.mean if p.mean is not None else 0.0
@@ -102,30 +110,28 @@ def fills_from(ctx: ModelContext, profiles: list[Profile]) -> dict[str, Any]:
 
 
 def previous_references(ctx: ModelContext, prev: Window) -> dict[str, S.StreamingDistance]:
-    """Drift references from the previous window: decile bins (a DuckDB aggregate), then
-    one chunked pass counting the previous window into them."""
+    """Drift references from the previous window: decile bins (a DuckDB aggregate) filled
+    by one chunked pass (numeric features); category counts (categorical ones)."""
     exprs = ctx.exprs(prev)
     out: dict[str, S.StreamingDistance] = {}
+    numeric: dict[str, S.StreamingDistance] = {}
     for f in ctx.features:
         if ctx.kinds[f] == S.NUMERIC:
             qs = prev.quantiles(exprs[f], DECILES, prev.counts.instances)
             if qs:
                 edges = np.unique(np.asarray(qs, dtype=float))
-                out[f] = S.StreamingDistance(S.NUMERIC, 0, edges, np.zeros(len(edges) + 1))
+                numeric[f] = S.StreamingDistance(S.NUMERIC, 0, edges, np.zeros(len(edges) + 1))
         else:
-            out[f] = S.StreamingDistance(S.CATEGORICAL, 0)
-    for chunk in prev.chunks({f: exprs[f] for f in out}):
-        for f, ref in out.items():
+            cats = prev.category_counts(exprs[f])
+            if cats:
+                out[f] = S.StreamingDistance(S.CATEGORICAL, sum(cats.values()), reference_cats=cats)
+    for chunk in prev.chunks({f: exprs[f] for f in numeric}):
+        for f, ref in numeric.items():
             ref.add(chunk[f])
-    for f in list(out):
-        ref = out[f]
-        if ref.count == 0:
-            del out[f]
-            continue
-        out[f] = S.StreamingDistance(
-            ref.kind, ref.count, ref.edges, ref.hist if ref.edges is not None else None, ref.cats
-        )
-    return out
+    for f, ref in numeric.items():
+        if ref.count:
+            out[f] = S.StreamingDistance(S.NUMERIC, ref.count, ref.edges, ref.hist)
+    return {f: out[f] for f in ctx.features if f in out}
 
 
 def output_reference(
@@ -135,7 +141,7 @@ def output_reference(
     from vertexdeploy.emulator.serving.predictlog import _label
 
     if ctx.baseline is not None and ctx.predict is not None:
-        rows = S.sample_rows(ctx.baseline.rows, sample)
+        rows = ctx.baseline.sample_rows(sample)
         instances = [to_instance(r, ctx.features, ctx.instance_format) for r in rows]
         try:
             preds = ctx.predict(ctx.endpoint, ctx.dm_id, instances)
@@ -146,17 +152,15 @@ def output_reference(
             )
         else:
             pairs = [_label(p) for p in preds]
-            return OD.reference(
-                [b for _a, b in pairs], [a for a, _b in pairs], "baseline predictions"
-            )
+            labels = Counter(b for _a, b in pairs if b is not None)
+            numbers = np.asarray([a for a, _b in pairs if a is not None], dtype=float)
+            return OD.reference(labels, len(pairs), numbers, "baseline predictions")
     if prev is None or prev.counts.instances == 0:
         return None
-    labels: list[str | None] = []
-    numbers: list[float | None] = []
-    for chunk in prev.chunks({"pred_label": "pred_label", "pred_num": "pred_num"}):
-        labels += list(chunk["pred_label"])
-        numbers += [None if x != x else float(x) for x in chunk["pred_num"]]
-    return OD.reference(labels, numbers, "the previous window's predictions")
+    labels = prev.category_counts("pred_label")
+    parts = [c["n"] for c in prev.chunks({"n": "pred_num"})]
+    numbers = np.concatenate(parts) if parts else np.zeros(0)
+    return OD.reference(labels, prev.counts.instances, numbers, "the previous window's predictions")
 
 
 def _stat(base: dict[str, Any], objective: str, feature: str, d: S.Distance, t: float) -> Stat:
@@ -180,19 +184,30 @@ def one_pass(
     outliers: OL.OutlierCounter | None,
     output: OD.Accumulator | None,
 ) -> None:
-    """Read the window once; feed every accumulator from each chunk."""
+    """Numeric features and scores: one chunked pass over the window feeds every
+    histogram. Categories: one DuckDB count per feature, shared by skew and drift."""
     exprs = ctx.exprs(ctx.cur)
-    if output is not None:
-        exprs = {**exprs, "\0label": "pred_label", "\0num": "pred_num"}
-    for chunk in ctx.cur.chunks(exprs):
+    numeric = {f"f:{f}": exprs[f] for f in ctx.features if ctx.kinds[f] == S.NUMERIC}
+    numeric = {k: e for k, e in numeric.items() if k[2:] in skew or k[2:] in drift}
+    if output is not None and output.ref.kind == S.NUMERIC:
+        numeric["pred_num"] = "pred_num"
+    for chunk in ctx.cur.chunks(numeric):
         for f, acc in skew.items():
-            acc.add(chunk[f])
+            if acc.kind == S.NUMERIC:
+                acc.add(chunk[f"f:{f}"])
         for f, acc in drift.items():
-            acc.add(chunk[f])
-        if outliers is not None:
-            outliers.add(chunk)
-        if output is not None:
-            output.add(chunk["\0label"], chunk["\0num"])
+            if acc.kind == S.NUMERIC:
+                acc.add(chunk[f"f:{f}"])
+        if output is not None and "pred_num" in chunk:
+            output.add_numbers(chunk["pred_num"])
+    for accs in (skew, drift):
+        for f, acc in accs.items():
+            if acc.kind == S.CATEGORICAL:
+                acc.set_counts(ctx.cur.category_counts(exprs[f]))
+    if output is not None and output.ref.kind == S.CATEGORICAL:
+        output.labels = ctx.cur.category_counts("pred_label")
+    if outliers is not None:
+        outliers.count(ctx.cur, exprs)
 
 
 def profiles_of(ctx: ModelContext) -> list[Profile]:

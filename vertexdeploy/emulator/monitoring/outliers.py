@@ -5,11 +5,14 @@ Two methods (the manifest's ``monitoring.outliers.method``):
 * ``isolation_forest`` (default): scikit-learn's IsolationForest (100 trees, fixed seed) on
   the baseline. Numeric features as they are (a missing value becomes the baseline median);
   a categorical feature as its category's share in the baseline (an unseen category is 0).
-  The cut-off is the baseline's own ``BASELINE_RATE`` quantile of scores, so about 1% of
-  baseline-like traffic is flagged and the percentage moves with what is new. Scoring costs
-  ~4 us an instance, so a window of more than ``SAMPLE`` instances is scored on an even
-  sample of ``SAMPLE`` of them (every k-th instance; the standard error of the percentage
-  stays under 0.1 point).
+  The cut-off is the baseline's own ``BASELINE_RATE`` quantile of scores (on an even
+  sample of ``CALIBRATION_ROWS`` baseline rows), so about 1% of baseline-like traffic is
+  flagged and the percentage moves with what is new. A forest cannot tell how far beyond
+  the training range a value lies (past its edge every value scores alike), so an instance
+  outside the envelope below is an outlier too. Scoring costs ~4 us an instance, so a
+  window of more than ``SAMPLE`` instances is scored on an even sample of about ``SAMPLE``
+  of them (by a hash of the request id; the standard error of the percentage stays under
+  0.1 point).
 * ``envelope`` (no model; every instance): a numeric value is out when outside
   ``[min(P0.1, Q1 - 3 IQR), max(P99.9, Q3 + 3 IQR)]`` of the baseline, a categorical one
   when the baseline never had its category; an instance is an outlier when any of its
@@ -29,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from vertexdeploy.emulator.monitoring import stats as S
+from vertexdeploy.emulator.monitoring.data import Baseline
+from vertexdeploy.emulator.monitoring.window import Window
 
 ISOLATION_FOREST = "isolation_forest"
 ENVELOPE = "envelope"
@@ -36,6 +41,7 @@ METHODS = (ISOLATION_FOREST, ENVELOPE)
 BASELINE_RATE = 0.01
 SAMPLE = 100_000
 DEFAULT_THRESHOLD = 0.05
+CALIBRATION_ROWS = 20_000
 
 
 @dataclass
@@ -66,12 +72,9 @@ class OutlierModel:
     def flags(self, cols: dict[str, np.ndarray]) -> np.ndarray:
         """A boolean per instance: True for an outlier."""
         n = len(next(iter(cols.values()))) if cols else 0
-        if self.method == ISOLATION_FOREST:
-            if n == 0:
-                return np.zeros(0, dtype=bool)
-            scores = self.forest.score_samples(self.matrix(cols))
-            return np.asarray(scores < self.cutoff)
         out = np.zeros(n, dtype=bool)
+        if self.method == ISOLATION_FOREST and n:
+            out |= np.asarray(self.forest.score_samples(self.matrix(cols)) < self.cutoff)
         for f in self.features:
             col = cols[f]
             if self.kinds[f] == S.NUMERIC:
@@ -91,16 +94,14 @@ def _envelope(x: np.ndarray) -> tuple[float, float]:
     return float(min(p_lo, q1 - 3 * iqr)), float(max(p_hi, q3 + 3 * iqr))
 
 
-def fit(
-    method: str, features: list[str], kinds: dict[str, str], columns: dict[str, list[Any]]
-) -> OutlierModel | None:
-    """Fit on baseline columns (feature -> values); None when no feature has values."""
+def fit(method: str, baseline: Baseline) -> OutlierModel | None:
+    """Fit on the training baseline; None when no feature has values."""
+    kinds = baseline.kinds
     model = OutlierModel(method, [], kinds)
     cols: dict[str, np.ndarray] = {}
-    for f in features:
-        values = columns[f]
+    for f in baseline.features:
         if kinds[f] == S.NUMERIC:
-            x = np.asarray([float(v) if S.is_number(v) else math.nan for v in values], float)
+            x = baseline.numeric(f)
             finite = x[np.isfinite(x)]
             if finite.size == 0:
                 continue
@@ -108,7 +109,7 @@ def fit(
             model.bounds[f] = _envelope(finite)
             cols[f] = x
         else:
-            cats = [None if v is None else S.category(v) for v in values]
+            cats = baseline.categories(f)
             counts = Counter(c for c in cats if c is not None)
             total = sum(counts.values())
             if not total:
@@ -118,38 +119,53 @@ def fit(
         model.features.append(f)
     if not model.features:
         return None
-    model.reference_count = len(next(iter(cols.values())))
+    model.reference_count = baseline.size
     if method == ISOLATION_FOREST:
         from sklearn.ensemble import IsolationForest
 
         x = model.matrix(cols)
         model.forest = IsolationForest(n_estimators=100, random_state=0).fit(x)
-        model.cutoff = float(np.quantile(model.forest.score_samples(x), BASELINE_RATE))
+        calibrate = x[:: max(1, len(x) // CALIBRATION_ROWS)]  # an even sample is enough
+        model.cutoff = float(np.quantile(model.forest.score_samples(calibrate), BASELINE_RATE))
     return model
 
 
 class OutlierCounter:
-    """Counts outliers over a window's chunks (a sample of them for the forest)."""
+    """Counts a window's outliers: the envelope as one DuckDB count over every instance;
+    the forest on an even hash sample of at most ``SAMPLE`` instances, in chunks."""
 
     def __init__(self, model: OutlierModel, window_instances: int) -> None:
         self.model = model
         self.step = 1
         if model.method == ISOLATION_FOREST and window_instances > SAMPLE:
             self.step = math.ceil(window_instances / SAMPLE)
-        self._offset = 0
         self.scored = 0
         self.outliers = 0
 
-    def add(self, chunk: dict[str, np.ndarray]) -> None:
-        cols = {f: chunk[f] for f in self.model.features}
-        n = len(next(iter(cols.values()))) if cols else 0
-        if self.step > 1:
-            first = (-self._offset) % self.step
-            cols = {f: c[first :: self.step] for f, c in cols.items()}
-            self._offset += n
-        flags = self.model.flags(cols)
-        self.scored += int(flags.size)
-        self.outliers += int(flags.sum())
+    def count(self, window: Window, exprs: dict[str, str]) -> None:
+        m = self.model
+        if m.method == ENVELOPE:
+            self.scored = window.counts.instances
+            self.outliers = window.count_where(self._envelope_sql(exprs))
+            return
+        where = (
+            "true" if self.step == 1 else f"(hash(request_id) + instance_index) % {self.step} = 0"
+        )
+        for chunk in window.chunks({f: exprs[f] for f in m.features}, where=where):
+            flags = m.flags(chunk)
+            self.scored += int(flags.size)
+            self.outliers += int(flags.sum())
+
+    def _envelope_sql(self, exprs: dict[str, str]) -> str:
+        terms = []
+        for f in self.model.features:
+            if self.model.kinds[f] == S.NUMERIC:
+                lo, hi = self.model.bounds[f]
+                terms.append(f"({exprs[f]}) < {lo!r} OR ({exprs[f]}) > {hi!r}")
+            else:
+                seen = ", ".join("'" + c.replace("'", "''") + "'" for c in self.model.shares[f])
+                terms.append(f"({exprs[f]}) IS NOT NULL AND ({exprs[f]}) NOT IN ({seen})")
+        return " OR ".join(f"({t})" for t in terms) or "false"
 
     @property
     def share(self) -> float:

@@ -43,15 +43,15 @@ class Reference:
 
 
 def reference(
-    labels: list[str | None], numbers: list[float | None], source: str
+    labels: Counter[str], total: int, numbers: np.ndarray, source: str
 ) -> Reference | None:
-    """The reference distribution, or None when the predictions give neither."""
-    named = [x for x in labels if x is not None]
-    nums = np.asarray([x for x in numbers if x is not None], dtype=float)
+    """The reference distribution from ``total`` predictions (``labels``: the class counts
+    of those that carry one; ``numbers``: the numeric ones), or None when neither serves."""
+    named = sum(labels.values())
+    nums = np.asarray(numbers, dtype=float)
     nums = nums[np.isfinite(nums)]
-    classes = Counter(named)
-    if named and len(named) * 2 >= len(labels) and len(classes) <= MAX_CLASSES:
-        return Reference(S.CATEGORICAL, labels=classes, source=source)
+    if named and named * 2 >= total and len(labels) <= MAX_CLASSES:
+        return Reference(S.CATEGORICAL, labels=Counter(labels), source=source)
     if nums.size:
         return Reference(S.NUMERIC, numbers=nums, edges=S.bin_edges(nums), source=source)
     return None
@@ -65,10 +65,7 @@ class Accumulator:
         self.labels: Counter[str] = Counter()
         self.counts = np.zeros(0 if ref.edges is None else len(ref.edges) + 1)
 
-    def add(self, labels: np.ndarray, numbers: np.ndarray) -> None:
-        if self.ref.kind == S.CATEGORICAL:
-            self.labels.update(v for v in labels if v is not None)
-            return
+    def add_numbers(self, numbers: np.ndarray) -> None:
         assert self.ref.edges is not None
         x = np.asarray(numbers, dtype=float)
         x = x[np.isfinite(x)]

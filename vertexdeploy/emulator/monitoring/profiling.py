@@ -84,19 +84,16 @@ def profile_feature(window: Window, feature: str, index: int, kind: str) -> Prof
             if prof.distinct <= TOP_NUMERIC_DISTINCT:
                 prof.top_values = [[float(v), n] for v, n in _top(window, expr, "isfinite(v)")]
         return prof
-    approx = total > EXACT_LIMIT
-    distinct = "approx_count_distinct(v)" if approx else "count(DISTINCT v)"
-    row = window.con.execute(f"SELECT count(v), {distinct} FROM {src}").fetchall()[0]
-    assert row is not None
-    count = int(row[0])
+    counts = window.category_counts(expr)
+    count = sum(counts.values())
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_K]
     return Profile(
         feature,
         kind,
         count,
         (total - count) / total if total else 0.0,
-        int(row[1] or 0),
-        top_values=_top(window, expr, "v IS NOT NULL") if count else [],
-        approximate=approx,
+        len(counts),
+        top_values=[[v, n] for v, n in top],
     )
 
 

@@ -260,18 +260,28 @@ class StreamingDistance:
         self.count = 0
 
     @classmethod
-    def from_reference(cls, kind: str, reference: Sequence[Any]) -> StreamingDistance | None:
+    def from_reference(
+        cls, kind: str, reference: Sequence[Any] | np.ndarray
+    ) -> StreamingDistance | None:
         """From an in-memory reference (the training baseline); None when it has no values."""
         if kind == NUMERIC:
-            ref = numeric_values(reference)
+            if isinstance(reference, np.ndarray) and reference.dtype.kind == "f":
+                ref = reference[np.isfinite(reference)]
+            else:
+                ref = numeric_values(reference)
             if ref.size == 0:
                 return None
             edges = bin_edges(ref)
             return cls(kind, int(ref.size), edges, histogram(ref, edges))
-        cats = Counter(category(v) for v in reference if v is not None)
+        cats = Counter(v if isinstance(v, str) else category(v) for v in reference if v is not None)
         if not cats:
             return None
         return cls(kind, sum(cats.values()), reference_cats=cats)
+
+    def set_counts(self, counts: Counter[str]) -> None:
+        """Categorical: the whole current sample's category counts at once."""
+        self.cats = Counter(counts)
+        self.count = sum(counts.values())
 
     def add(self, values: np.ndarray) -> None:
         """Numeric: floats (NaN for missing); categorical: category text or None."""

@@ -11,6 +11,7 @@ below the rate (so the same request is always in or out, as before).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ class Window:
         name: str = _VIEW,
     ) -> None:
         self.con, self.name = con, name
+        self._counts: dict[str, Counter[str]] = {}
         self.types = {str(r[0]): str(r[1]) for r in con.execute("DESCRIBE predictions").fetchall()}
         self._where_sql, self._args = LocalLogStore._where(endpoint, dm_id, start, end, True)
         keep = "true"
@@ -135,7 +137,7 @@ class Window:
     # ------------------------------------------------------------------ reading
 
     def chunks(
-        self, exprs: dict[str, str], batch_rows: int = BATCH_ROWS
+        self, exprs: dict[str, str], batch_rows: int = BATCH_ROWS, where: str = "true"
     ) -> Iterator[dict[str, np.ndarray]]:
         """Columns as numpy arrays (DOUBLE: float with NaN for missing; text: object with
         None), ``batch_rows`` rows at a time."""
@@ -143,7 +145,7 @@ class Window:
             return
         select = ", ".join(f"{e} AS {quote(n)}" for n, e in exprs.items())
         reader = self.con.sql(
-            f"SELECT {select} FROM {self.name} WHERE fmt IN ('list', 'dict')"
+            f"SELECT {select} FROM {self.name} WHERE fmt IN ('list', 'dict') AND ({where})"
         ).to_arrow_reader(batch_rows)
         for batch in reader:
             out: dict[str, np.ndarray] = {}
@@ -157,6 +159,22 @@ class Window:
                 else:
                     out[n] = np.asarray(col.to_pylist(), dtype=object)
             yield out
+
+    def category_counts(self, expr: str) -> Counter[str]:
+        """Each value's count (a DuckDB hash aggregate; missing values left out)."""
+        if expr not in self._counts:
+            rows = self.con.execute(
+                f"SELECT v, count(*) FROM (SELECT {expr} AS v FROM {self.name} "
+                "WHERE fmt IN ('list', 'dict')) WHERE v IS NOT NULL GROUP BY v"
+            ).fetchall()
+            self._counts[expr] = Counter({str(v): int(n) for v, n in rows})
+        return self._counts[expr]
+
+    def count_where(self, condition: str) -> int:
+        row = self.con.execute(
+            f"SELECT count(*) FROM {self.name} WHERE fmt IN ('list', 'dict') AND ({condition})"
+        ).fetchall()[0]
+        return int(row[0])
 
     def quantiles(self, expr: str, qs: Sequence[float], n_values: int) -> list[float]:
         """Linear-interpolation quantiles (numpy's default); a reservoir sample when the
