@@ -19,15 +19,21 @@ PREDICTOR = '''
 import time
 
 class Scorer:
-    """Class 1 when x >= 0, else 0; probabilities as [p0, p1]. Sleeps DELAY_S per call."""
+    """Class 1 when x >= 0, else 0; probabilities as [p0, p1]. Sleeps DELAY_S and computes
+    for BURN_S per call; holds ALLOC_MB of memory once loaded."""
     DELAY_S = 0.0
+    BURN_S = 0.0
+    ALLOC_MB = 0
     def load(self, artifact_dir):
-        pass
+        self.ballast = bytearray(b"x" * (self.ALLOC_MB * 1024 * 1024))
     def preprocess(self, instances):
         return instances
     def predict(self, instances):
         if self.DELAY_S:
             time.sleep(self.DELAY_S)
+        start = time.thread_time()
+        while time.thread_time() - start < self.BURN_S:
+            sum(i * i for i in range(1000))
         return [[0.2, 0.8] if row["x"] >= 0 else [0.9, 0.1] for row in instances]
     def postprocess(self, rows):
         return rows
@@ -96,11 +102,23 @@ class EvalEmu:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read() or b"null")
 
-    def stack(self, *, monitoring: str = GROUND_TRUTH, slo: str = "", delay_s: float = 0.0) -> str:
+    def stack(
+        self,
+        *,
+        monitoring: str = GROUND_TRUTH,
+        slo: str = "",
+        delay_s: float = 0.0,
+        burn_s: float = 0.0,
+        alloc_mb: int = 0,
+    ) -> str:
         """Write the artifact and the manifest; apply it; the manifest's path."""
         artifact = self.workdir / "scorer"
         artifact.mkdir(exist_ok=True)
-        source = PREDICTOR.replace("DELAY_S = 0.0", f"DELAY_S = {delay_s!r}")
+        source = (
+            PREDICTOR.replace("DELAY_S = 0.0", f"DELAY_S = {delay_s!r}")
+            .replace("BURN_S = 0.0", f"BURN_S = {burn_s!r}")
+            .replace("ALLOC_MB = 0", f"ALLOC_MB = {alloc_mb!r}")
+        )
         (artifact / "scorer.py").write_text(source)
         (artifact / "model.joblib").write_bytes(b"unused: the predictor ignores it")
         path = self.workdir / "eval.yaml"

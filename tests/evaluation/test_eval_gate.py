@@ -12,7 +12,7 @@ from vertexdeploy.manifest.spec_rollout import GatesSpec
 from vertexdeploy.rollout.gates import Accuracy, Evidence, evaluate
 from vertexdeploy.rollout.target import WindowMetrics
 
-WRONG = PREDICTOR.replace("[[0.2, 0.8] if row[\"x\"] >= 0", "[[0.2, 0.8] if row[\"x\"] < 0")
+WRONG = PREDICTOR.replace('[[0.2, 0.8] if row["x"] >= 0', '[[0.2, 0.8] if row["x"] < 0')
 
 TWO_VERSIONS = """
 stack: evalstack

@@ -38,11 +38,18 @@ def test_a_slow_model_breaches_the_p99_objective_and_raises_an_alert(emu: EvalEm
     assert out["cost"]["monthly_max"] == 2 * out["cost"]["monthly_min"]
 
 
-def test_a_healthy_model_meets_its_objectives(emu: EvalEmu) -> None:
-    manifest = emu.stack(slo=SLO)
+def test_a_healthy_model_meets_its_objectives_and_its_resources_are_measured(
+    emu: EvalEmu,
+) -> None:
+    manifest = emu.stack(slo=SLO, burn_s=0.01, alloc_mb=48)
     emu.predict(instances(20), batch=2)
     result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json", "--fail-on-anomaly")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert [r["breached"] for r in out["slo"]] == [False, False]
     assert [a for a in out["alerts"] if a["kind"] == "slo"] == []
+    # the emulator measured the model: 10 calls of >= 10 ms CPU, 48 MiB held since load
+    [use] = out["resources"]
+    assert use["deployment"] == "main"
+    assert use["cpu_seconds"] >= 0.1
+    assert use["resident_bytes"] >= 40 * 2**20

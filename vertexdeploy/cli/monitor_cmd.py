@@ -89,6 +89,15 @@ def _render(view: Any) -> None:
                 r.message,
             )
         console.print(table)
+    if view.resources:
+        table = Table(title="resources measured by the emulator")
+        for col in ("deployment", "CPU seconds", "resident memory at load"):
+            table.add_column(col, justify="left" if col == "deployment" else "right")
+        for u in view.resources:
+            table.add_row(
+                u.deployment, f"{u.cpu_seconds:.3f}", f"{u.resident_bytes / 2**20:.1f} MiB"
+            )
+        console.print(table)
     if view.cost:
         lo = sum(c.monthly_min for c in view.cost)
         hi = sum(c.monthly_max for c in view.cost)

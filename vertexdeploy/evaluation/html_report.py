@@ -185,6 +185,21 @@ def _slo(view: Overview) -> str:
     )
 
 
+def _resources(view: Overview) -> str:
+    if not view.resources:
+        return ""
+    rows = "".join(
+        f'<tr><td>{escape(u.deployment)}</td><td class="num">{u.cpu_seconds:.3f} s</td>'
+        f'<td class="num">{u.resident_bytes / 2**20:.1f} MiB</td></tr>'
+        for u in view.resources
+    )
+    return (
+        "<section><h2>Resources (measured by the emulator)</h2><table><tr><th>deployment</th>"
+        '<th class="num">CPU time of model calls</th><th class="num">resident memory at load'
+        f"</th></tr>{rows}</table></section>"
+    )
+
+
 def _cost(view: Overview) -> str:
     if not view.cost:
         return ""
@@ -230,6 +245,7 @@ def render_html(view: Overview, min_accuracy: float | None = None) -> str:
             _outliers(view),
             _evaluation(view, min_accuracy if min_accuracy is not None else view.min_accuracy),
             _slo(view),
+            _resources(view),
             _cost(view),
             _alerts(view),
         ]

@@ -13,6 +13,7 @@ from typing import Any
 from vertexdeploy.evaluation.context import EndpointContext
 from vertexdeploy.evaluation.cost import PRICES_AS_OF, CostLine, endpoint_cost
 from vertexdeploy.evaluation.evaluate import WindowScores, alerts, evaluate
+from vertexdeploy.evaluation.resources import ResourceUse, resource_use
 from vertexdeploy.evaluation.slo import SloResult, slo_alerts, slo_results
 from vertexdeploy.evaluation.store import Alert
 from vertexdeploy.monitoring_report import (
@@ -54,6 +55,7 @@ class Overview:
     generated_at: float = 0.0
     cost_as_of: str = PRICES_AS_OF
     min_accuracy: float | None = None  # the ground truth's threshold, drawn on the charts
+    resources: list[ResourceUse] = field(default_factory=list)
 
     def latest_evaluation_alerts(self) -> list[Alert]:
         """Evaluation and slice alerts in each deployment's latest evaluated window."""
@@ -88,6 +90,7 @@ class Overview:
                 "monthly_min": round(sum(c.monthly_min for c in self.cost), 2),
                 "monthly_max": round(sum(c.monthly_max for c in self.cost), 2),
             },
+            "resources": [r.to_dict() for r in self.resources],
             "alerts": [a.to_dict() for a in self.alerts],
         }
 
@@ -180,4 +183,5 @@ def overview(files: Sequence[str], endpoint: str, *, now: float | None = None) -
         recorded,
         now,
         min_accuracy=gt.thresholds.min_accuracy if gt else None,
+        resources=resource_use(ctx),
     )

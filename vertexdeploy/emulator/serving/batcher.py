@@ -49,6 +49,8 @@ class BatcherStats:
     retried_batches: int = 0
     shed: int = 0
     max_batch_rows: int = 0
+    cpu_seconds: float = 0.0  # CPU time of the threads that ran the model calls
+    resident_bytes: int = 0  # the process's resident memory growth when the model loaded
 
 
 class DynamicBatcher:
@@ -184,7 +186,11 @@ class DynamicBatcher:
             start = end
 
     def _call(self, rows: list[Any]) -> list[Any]:
-        out = self._predict(rows)
+        started = time.thread_time()
+        try:
+            out = self._predict(rows)
+        finally:  # this thread's CPU time (not a predictor's own worker threads)
+            self.stats.cpu_seconds += time.thread_time() - started
         if not isinstance(out, list) or len(out) != len(rows):
             got = len(out) if isinstance(out, list) else type(out).__name__
             raise PredictionFailedError(f"model returned {got} rows for {len(rows)} instances")

@@ -51,6 +51,7 @@ from vertexdeploy.emulator.serving.predictlog import (
     new_request_id,
 )
 from vertexdeploy.emulator.serving.predictors import container_env, load_predictor
+from vertexdeploy.emulator.serving.resources import resident_bytes
 from vertexdeploy.emulator.serving.router import LoadedModel, ModelMeta, ServingRegistry
 
 VERTEX_MAX_BODY_BYTES = 1_572_864  # Vertex's online prediction request limit (1.5 MB)
@@ -249,7 +250,9 @@ class ServingEngine:
         artifact_dir = resolve_artifact_uri(
             str(model_doc.get("artifactUri") or ""), self.bucket_store_root
         )
+        resident_before = resident_bytes()
         predictor = load_predictor(artifact_dir, spec)
+        loaded_bytes = max(0, resident_bytes() - resident_before)
         meta = ModelMeta(
             model=name,
             display_name=str(model_doc.get("displayName") or ""),
@@ -264,6 +267,7 @@ class ServingEngine:
             max_queue=cfg.max_queue,
             name=dm_id,
         )
+        batcher.stats.resident_bytes = loaded_bytes
         return LoadedModel(endpoint_name, dm_id, predictor, batcher, meta)
 
     def register(self, model: LoadedModel) -> ModelMeta:

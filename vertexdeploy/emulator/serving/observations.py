@@ -18,8 +18,9 @@ from vertexdeploy.emulator.serving.metrics import MirrorLog, ServingMetrics
 if TYPE_CHECKING:
     from vertexdeploy.emulator.serving.engine import ServingEngine
 
-# (endpoint, deployed model id, model calls, largest batch, batch limit, queued requests)
-BatcherRow = tuple[str, str, int, int, int, int]
+# (endpoint, deployed model id, model calls, largest batch, batch limit, queued requests,
+#  CPU seconds of model calls, resident bytes the model's load added)
+BatcherRow = tuple[str, str, int, int, int, int, float, int]
 
 
 @dataclass
@@ -41,11 +42,13 @@ class Observations:
     def prometheus_text(self) -> str:
         """Request metrics plus each batcher's counters: model calls against requests and
         the largest batch show whether (and how far) batching coalesced requests."""
-        families: list[tuple[str, str, str, Callable[[BatcherRow], int]]] = [
+        families: list[tuple[str, str, str, Callable[[BatcherRow], float]]] = [
             ("model_calls_total", "counter", "Model calls (batches) run.", lambda r: r[2]),
             ("batch_rows_max", "gauge", "Most rows one model call has run.", lambda r: r[3]),
             ("max_batch_size", "gauge", "Rows one model call may take.", lambda r: r[4]),
             ("queue_depth", "gauge", "Requests waiting for a batch.", lambda r: r[5]),
+            ("cpu_seconds_total", "counter", "CPU time of model calls.", lambda r: r[6]),
+            ("resident_bytes", "gauge", "Resident memory the model's load added.", lambda r: r[7]),
         ]
         extra: list[str] = []
         for suffix, kind, help_text, value in families:
@@ -66,6 +69,8 @@ def batcher_rows(engine: ServingEngine) -> list[BatcherRow]:
             m.batcher.stats.max_batch_rows,
             m.batcher.max_batch_size,
             m.batcher.queued,
+            round(m.batcher.stats.cpu_seconds, 6),
+            m.batcher.stats.resident_bytes,
         )
         for m in engine.registry.deployed_all()
     ]
@@ -88,16 +93,22 @@ def merged(exports: Iterable[dict[str, Any]], ring_size: int, mirror_maxlen: int
     """Many processes' exports as one view; model calls and queues add up, the largest
     batch is the largest any process ran."""
     metrics, mirrors = ServingMetrics(ring_size * 64), MirrorLog(mirror_maxlen * 64)
-    rows: dict[tuple[str, str], list[int]] = {}
+    rows: dict[tuple[str, str], list[float]] = {}
     for part in exports:
         metrics.absorb(part["metrics"])
         mirrors.absorb(part["mirrors"])
-        for e, dm, calls, largest, limit, queued in part["batchers"]:
-            row = rows.setdefault((e, dm), [0, 0, int(limit), 0])
+        for e, dm, calls, largest, limit, queued, *used in part["batchers"]:
+            row = rows.setdefault((e, dm), [0, 0, int(limit), 0, 0.0, 0])
             row[0] += int(calls)
             row[1] = max(row[1], int(largest))
             row[3] += int(queued)
-    batchers = [(e, dm, r[0], r[1], r[2], r[3]) for (e, dm), r in rows.items()]
+            if used:  # CPU time and each process's copy of the model add up
+                row[4] += float(used[0])
+                row[5] += int(used[1])
+    batchers = [
+        (e, dm, int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], int(r[5]))
+        for (e, dm), r in rows.items()
+    ]
     return Observations(metrics, mirrors, batchers)
 
 
