@@ -175,3 +175,13 @@ def test_the_sdk_stages_a_local_model_directory_in_the_bucket_store(
     endpoint = model.deploy(machine_type="n1-standard-2")
     rows = x[[0, 60, 120]].tolist()
     assert endpoint.predict(instances=rows).predictions == trained.predict(rows).tolist()
+
+
+def test_a_handle_aims_the_sdk_at_its_project_for_a_block(kit: EmulatedVertex) -> None:
+    config = initializer.global_config
+    shared = kit.for_project("shared-setup", "europe-west4")
+    with shared.sdk():
+        endpoint = aiplatform.Endpoint.create(display_name="deployed-once")
+    assert (config.project, config.location) == ("context-tests", "us-central1")
+    assert endpoint.resource_name.startswith("projects/shared-setup/locations/europe-west4/")
+    assert aiplatform.Endpoint(endpoint.resource_name).display_name == "deployed-once"

@@ -8,6 +8,7 @@ on the in-process emulator the fixtures start and on a standalone ``vertexdeploy
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,14 @@ class EmulatedVertex:
     def for_project(self, project: str, location: str | None = None) -> EmulatedVertex:
         """The same emulator seen from another project (each test gets its own)."""
         return replace(self, project=project, location=location or self.location)
+
+    def sdk(self) -> AbstractContextManager[EmulatedVertex]:
+        """``with vertex_emulator.for_project("shared").sdk(): ...``: ``aiplatform`` aimed
+        at this project for the block (e.g. a module-scoped fixture that deploys once);
+        the SDK's config is put back after."""
+        from vertexdeploy.testing.sdk_config import sdk_pointed_at
+
+        return sdk_pointed_at(self)
 
     # -- files -------------------------------------------------------------------------
 
