@@ -9,6 +9,7 @@ its checks are skipped with that reason.
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ class LoadedModel:
             import xgboost
 
             out = np.asarray(self.obj.predict(xgboost.DMatrix(x)))
-            return out.argmax(axis=1) if out.ndim == 2 else out
+            if out.ndim == 2:
+                return out.argmax(axis=1)
+            return (out >= 0.5).astype(int) if self._binary() else out
         return np.asarray(self.obj.predict(x))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray | None:
@@ -67,7 +70,7 @@ class LoadedModel:
             out = np.asarray(self.obj.predict(xgboost.DMatrix(x)))
             if out.ndim == 2:
                 return out
-            return np.column_stack([1 - out, out]) if np.all((out >= 0) & (out <= 1)) else None
+            return np.column_stack([1 - out, out]) if self._binary() else None
         proba = getattr(self.obj, "predict_proba", None)
         if proba is None:
             return None
@@ -75,6 +78,11 @@ class LoadedModel:
             return np.asarray(proba(x), dtype=float)
         except (AttributeError, NotImplementedError):
             return None
+
+    def _binary(self) -> bool:
+        """A raw booster trained with a binary:* objective (its outputs are P(class 1))."""
+        config = json.loads(self.obj.save_config())
+        return str(config["learner"]["objective"]["name"]).startswith("binary:")
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -89,7 +97,8 @@ class LoadedModel:
             )
         if self.framework == "onnx":
             return len(self.obj.get_outputs()) > 1
-        return None
+        objective = json.loads(self.obj.save_config())["learner"]["objective"]["name"]
+        return str(objective).startswith(("binary:", "multi:"))
 
     def _onnx(self, x: np.ndarray) -> list[Any]:
         inp = self.obj.get_inputs()[0]

@@ -22,6 +22,7 @@ from vertexdeploy.quality.params import Params, read_params
 
 Row = dict[str, Any]
 SEED = 0  # every sample and permutation is seeded: the same artifact gets the same verdict
+IMPORTANCE_ROWS = 5000  # permutation importance runs on at most this many evaluation rows
 
 
 @dataclass
@@ -281,14 +282,18 @@ def importance(s: Subject, repeats: int = 10) -> Row:
     """Permutation importance; features indistinguishable from zero are candidates to drop."""
     t = s.limits.max_unimportant_fraction
     data = s.evaluation
-    base = score(s.metric, data.y, s.out())
     rng = np.random.default_rng(SEED)
+    rows = np.arange(data.rows)
+    if data.rows > IMPORTANCE_ROWS:  # features x repeats predictions: bound their size
+        rows = np.sort(rng.choice(data.rows, size=IMPORTANCE_ROWS, replace=False))
+    x0, y = data.x[rows], data.y[rows]
+    base = score(s.metric, y, outputs(s.loaded, x0, y, s.task))
     drops = np.zeros((len(data.features), repeats))
     for j in range(len(data.features)):
         for r in range(repeats):
-            x = data.x.copy()
+            x = x0.copy()
             x[:, j] = x[rng.permutation(len(x)), j]
-            drops[j, r] = base - score(s.metric, data.y, outputs(s.loaded, x, data.y, s.task))
+            drops[j, r] = base - score(s.metric, y, outputs(s.loaded, x, y, s.task))
     mean, std = drops.mean(axis=1), drops.std(axis=1)
     s.figures["importance"] = list(zip(data.features, mean.tolist(), std.tolist(), strict=True))
     idle = [f for f, m, d in zip(data.features, mean, std, strict=True) if m - 2 * d <= 0]
