@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ class Outcome:
     first_error: str = ""
     status: str = ""
     message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    expected: int | None = None  # the input's rows, once the batch process counted them
 
 
 # beat(ok, failed, expected or None) -> whether the job is still wanted (False: cancel it)
@@ -98,6 +98,8 @@ def _spawn() -> subprocess.Popen[bytes]:
     root = str(Path(vertexdeploy.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH", "")
     env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{path}" if path else root)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")  # parallel by processes: one BLAS thread each
     return subprocess.Popen(
         [sys.executable, "-m", "vertexdeploy.emulator.batch_process"],
         stdin=subprocess.PIPE,
@@ -119,7 +121,7 @@ def _follow(job_name: str, proc: subprocess.Popen[bytes], beat: Beat, poll_s: fl
             if selector.select(timeout=poll_s):
                 data = os.read(fd, 65536)
                 if not data:
-                    return _died(proc, ok, failed)
+                    return _died(proc, ok, failed, expected)
                 buffer += data
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
@@ -132,14 +134,25 @@ def _follow(job_name: str, proc: subprocess.Popen[bytes], beat: Beat, poll_s: fl
                     if "done" in message:
                         done = message["done"]
                         beat(done["ok"], done["failed"], expected)
-                        return Outcome("done", done["ok"], done["failed"], done["first_error"])
+                        return Outcome(
+                            "done",
+                            done["ok"],
+                            done["failed"],
+                            done["first_error"],
+                            expected=expected,
+                        )
                     if "fatal" in message:
                         fatal = message["fatal"]
                         return Outcome(
-                            "fatal", ok, failed, status=fatal["status"], message=fatal["message"]
+                            "fatal",
+                            ok,
+                            failed,
+                            status=fatal["status"],
+                            message=fatal["message"],
+                            expected=expected,
                         )
                     if "cancelled" in message:
-                        return Outcome("cancelled", ok, failed)
+                        return Outcome("cancelled", ok, failed, expected=expected)
             if not beat(ok, failed, expected) and not cancel_sent:
                 cancel_sent = True
                 _send_cancel(proc)
@@ -156,7 +169,7 @@ def _send_cancel(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def _died(proc: subprocess.Popen[bytes], ok: int, failed: int) -> Outcome:
+def _died(proc: subprocess.Popen[bytes], ok: int, failed: int, expected: int | None) -> Outcome:
     code = proc.wait()
     if code < 0 and -code in signal.valid_signals():
         how = f"was killed by {signal.Signals(-code).name}"
@@ -166,7 +179,7 @@ def _died(proc: subprocess.Popen[bytes], ok: int, failed: int) -> Outcome:
         f"The job's batch process (pid {proc.pid}) {how} after {ok + failed} rows, "
         "before the job finished; shards already written stay. See the emulator's log."
     )
-    return Outcome("fatal", ok, failed, status="INTERNAL", message=message)
+    return Outcome("fatal", ok, failed, status="INTERNAL", message=message, expected=expected)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -258,6 +258,24 @@ def _serve(rconn: Connection, wconn: Connection) -> None:
         send(("end", seq))
 
 
+def serve(rfd: int, wfd: int) -> None:
+    """The batch process's own compute thread: the same loop over a pipe pair. A bug here
+    is reported as a fatal message rather than a hang."""
+    rconn = Connection(rfd, writable=False)
+    wconn = Connection(wfd, readable=False)
+    try:
+        _serve(rconn, wconn)
+    except (BrokenPipeError, EOFError, OSError):
+        pass
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            message = f"The batch job's compute thread failed: {type(exc).__name__}: {exc}"
+            wconn.send_bytes(pickle.dumps(("fatal", "INTERNAL", message)))
+    finally:
+        rconn.close()
+        wconn.close()
+
+
 def main(argv: list[str]) -> None:
     os.dup2(2, 1)  # a model that prints must not write into anyone's protocol
     rconn = Connection(int(argv[0]), writable=False)

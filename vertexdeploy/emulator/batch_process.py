@@ -33,13 +33,14 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from vertexdeploy.emulator import batch_stream
+from vertexdeploy.emulator import batch_compute, batch_stream
 from vertexdeploy.emulator.batch_stream import ShardWriter
 from vertexdeploy.emulator.buckets import BucketStore
 
@@ -57,9 +58,12 @@ class Stop(Exception):
     """Cancelled, or the emulator is gone."""
 
 
+_report = sys.stdout  # main() moves it off fd 1, so a model that prints cannot garble it
+
+
 def _emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    _report.write(json.dumps(message) + "\n")
+    _report.flush()
 
 
 # --------------------------------------------------------------------------- input
@@ -108,6 +112,7 @@ class Worker:
         self.send_conn = Connection(to_w, readable=False)
         self.recv_conn = Connection(from_r, writable=False)
         self.outstanding: set[int] = set()
+        self.pid = self.proc.pid
 
     def send(self, message: tuple[Any, ...]) -> None:
         self.send_conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
@@ -137,6 +142,37 @@ class Worker:
         self.recv_conn.close()
 
 
+class ThreadWorker:
+    """Compute in this process, on a thread, through the same pipes and messages: the batch
+    process is the first compute worker too, so a job costs one process fewer (one for a
+    job of a single chunk). The thread holds the GIL while it predicts; the I/O loop gets
+    it back between the model's calls, which is all it needs."""
+
+    def __init__(self) -> None:
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        self.thread = threading.Thread(
+            target=batch_compute.serve, args=(to_r, from_w), name="compute-0", daemon=True
+        )
+        self.thread.start()
+        self.send_conn = Connection(to_w, readable=False)
+        self.recv_conn = Connection(from_r, writable=False)
+        self.outstanding: set[int] = set()
+        self.pid = os.getpid()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.send_conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def died(self, doing: str) -> Fatal:
+        return Fatal("INTERNAL", f"The batch process's compute thread stopped while {doing}.")
+
+    def stop(self, kill: bool) -> None:
+        self.send_conn.close()
+        if not kill:  # it ends at the EOF; killed, the process exits around it
+            self.thread.join()
+        self.recv_conn.close()
+
+
 # --------------------------------------------------------------------------- the job
 
 
@@ -150,7 +186,7 @@ class Job:
         self.errors = ShardWriter(buckets, out_dir, "errors", shard_rows)
         self.ok = self.failed = 0
         self.first_error = ""
-        self.workers: list[Worker] = []
+        self.workers: list[Worker | ThreadWorker] = []
         self._next_progress = 0.0
 
     def counts(self) -> dict[str, int]:
@@ -165,14 +201,13 @@ class Job:
     def start_workers(self, expected: int) -> None:
         chunks = max(1, -(-expected // self.spec["chunk_rows"]))
         count = max(1, min(self.spec["processes"], chunks))
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.workers = [Worker(env) for _ in range(count)]
+        self.workers = [ThreadWorker(), *(Worker(dict(os.environ)) for _ in range(count - 1))]
         init = {k: self.spec[k] for k in ("artifact_dir", "container_spec", "instance_config")} | {
             "batch_size": self.spec["batch_size"]
         }
         for worker in self.workers:
             worker.send(("init", init))
-        _emit({"workers": [w.proc.pid for w in self.workers]})
+        _emit({"workers": [w.pid for w in self.workers[1:]]})
 
     def run(self) -> None:
         selector = selectors.DefaultSelector()
@@ -223,7 +258,7 @@ class Job:
 
     def _receive(
         self,
-        worker: Worker,
+        worker: Worker | ThreadWorker,
         message: tuple[Any, ...],
         pending: dict[int, list[tuple[Any, ...]]],
         done: set[int],
@@ -265,21 +300,25 @@ def _on_term(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _read_spec() -> dict[str, Any]:
+def _read_spec() -> tuple[dict[str, Any], bytes]:
     """The job's JSON line, read straight from fd 0 (no buffer that could swallow a later
-    ``cancel`` line before the selector sees it)."""
+    ``cancel`` line before the selector sees it), and whatever came after it."""
     data = b""
-    while not data.endswith(b"\n"):
+    while b"\n" not in data:
         more = os.read(0, 65536)
         if not more:
             raise SystemExit("batch_process: no job on stdin")
         data += more
-    return dict(json.loads(data))
+    line, _, rest = data.partition(b"\n")
+    return dict(json.loads(line)), rest
 
 
 def main() -> None:
+    global _report
     signal.signal(signal.SIGTERM, _on_term)
-    spec = _read_spec()
+    _report = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # print() from a model (or anything else) goes to the log
+    spec, early = _read_spec()
     os.nice(spec["nice"])
     job = Job(spec)
     clean = False
@@ -287,6 +326,8 @@ def main() -> None:
         paths = [(Path(p), uri) for p, uri in spec["paths"]]
         expected = batch_stream.count_rows(spec["format"], paths)
         _emit({"expected": expected})
+        if b"cancel" in early:  # cancelled before it started: the count is still reported
+            raise Stop("cancel")
         job.start_workers(expected)
         job.run()
         clean = True
@@ -299,6 +340,9 @@ def main() -> None:
         pass
     finally:
         job.stop_workers(kill=not clean)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no waiting on a compute thread, nor on a framework's teardown
 
 
 if __name__ == "__main__":

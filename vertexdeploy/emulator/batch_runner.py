@@ -262,6 +262,8 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
         stats = progress.stats
         outcome = batch_child.run(name, spec, progress.beat, PROGRESS_S)
         stats.successful, stats.failed = outcome.ok, outcome.failed
+        if outcome.expected is not None:
+            stats.incomplete = max(0, outcome.expected - outcome.ok - outcome.failed)
         if outcome.kind == "cancelled":
             raise _Cancelled
         if outcome.kind == "fatal":
