@@ -120,7 +120,7 @@ def previous_references(ctx: ModelContext, prev: Window) -> dict[str, S.Streamin
             qs = prev.quantiles(exprs[f], DECILES, prev.counts.instances)
             if qs:
                 edges = np.unique(np.asarray(qs, dtype=float))
-                numeric[f] = S.StreamingDistance(S.NUMERIC, 0, edges, np.zeros(len(edges) + 1))
+                numeric[f] = S.StreamingDistance(S.NUMERIC, 0, edges)
         else:
             cats = prev.category_counts(exprs[f])
             if cats:

@@ -63,7 +63,7 @@ class Accumulator:
     def __init__(self, ref: Reference) -> None:
         self.ref = ref
         self.labels: Counter[str] = Counter()
-        self.counts = np.zeros(0 if ref.edges is None else len(ref.edges) + 1)
+        self.counts = np.zeros(0) if ref.edges is None else S.histogram(np.zeros(0), ref.edges)
 
     def add_numbers(self, numbers: np.ndarray) -> None:
         assert self.ref.edges is not None

@@ -255,7 +255,7 @@ class StreamingDistance:
         self.edges = edges
         self.reference_hist = reference_hist
         self.reference_cats = reference_cats or Counter()
-        self.hist = np.zeros(0 if edges is None else len(edges) + 1)
+        self.hist = np.zeros(0) if edges is None else histogram(np.zeros(0), edges)
         self.cats: Counter[str] = Counter()
         self.count = 0
 
