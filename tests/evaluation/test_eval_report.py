@@ -40,6 +40,11 @@ def test_the_html_report_renders_in_headless_chromium(emu: EvalEmu, tmp_path: Pa
 
     manifest = emu.stack(slo=SLO, monitoring=GROUND_TRUTH)
     build_history(emu, manifest)
+    text = emu.run("monitor", manifest, "--endpoint", "scores")
+    assert text.exit_code == 0, text.output
+    assert "feature profiles" in text.output
+    assert "6.15 (+3)" in text.output  # x moved up by 3 from one window to the next
+    assert "accuracy color=red" not in text.output  # alerts are listed by --alerts only
     page = tmp_path / "report.html"
     result = emu.run("monitor", manifest, "--endpoint", "scores", "--report", str(page))
     assert result.exit_code == 0, result.output
@@ -63,4 +68,6 @@ def test_the_html_report_renders_in_headless_chromium(emu: EvalEmu, tmp_path: Pa
     assert dom.count('class="threshold"') >= 3
     assert "Service-level objectives" in dom and "p99_latency_ms" in dom
     assert "Outlier rate over time" in dom
+    assert "Feature profiles over windows" in dom and "missing" in dom
+    assert "Resources (measured by the emulator)" in dom
     assert "Monthly cost estimate" in dom

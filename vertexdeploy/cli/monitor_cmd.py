@@ -59,6 +59,8 @@ def _render(view: Any) -> None:
             "needs logged requests (at least 10 per deployed model) and its schedule to "
             "come round (locally: reading the results runs it)"
         )
+    if view.profiles:
+        _render_profiles(console, view.profiles)
     if view.evaluation:
         table = Table(title="evaluation against ground truth (per window)")
         for col in ("deployment", "window end", "rows", "accuracy", "f1", "auc", "rmse", "mae"):
@@ -107,6 +109,44 @@ def _render(view: Any) -> None:
         )
     n = view.anomaly_count
     console.print(f"{n} anomal{'y' if n == 1 else 'ies'} or breaches in the latest windows.")
+
+
+def _render_profiles(console: Any, profiles: dict[str, list[dict[str, Any]]]) -> None:
+    """Each feature's latest profile, and how its mean and missing rate moved since the
+    window before (the emulator's profiling; the HTML report has the last three windows)."""
+    from rich.table import Table
+
+    table = Table(title="feature profiles (latest window, change since the previous)")
+    for col in ("deployment", "feature", "count", "missing", "mean", "std", "min", "max"):
+        table.add_column(col, justify="left" if col in ("deployment", "feature") else "right")
+    for dep, rows in sorted(profiles.items()):
+        by_feature: dict[str, list[dict[str, Any]]] = {}
+        for p in rows:  # newest first
+            by_feature.setdefault(str(p["feature"]), []).append(p)
+        for feature, windows in sorted(by_feature.items()):
+            now, before = windows[0], (windows[1] if len(windows) > 1 else None)
+            table.add_row(
+                dep,
+                feature,
+                str(now.get("count", "")),
+                _moved(now, before, "missing_rate"),
+                _moved(now, before, "mean"),
+                _num(now.get("std"), ".4g"),
+                _num(now.get("min"), ".4g"),
+                _num(now.get("max"), ".4g"),
+            )
+    console.print(table)
+
+
+def _moved(now: dict[str, Any], before: dict[str, Any] | None, key: str) -> str:
+    value = now.get(key)
+    if value is None:
+        return "-"
+    text = format(value, ".4g")
+    old = before.get(key) if before else None
+    if old is None or old == value:
+        return text
+    return f"{text} ({value - old:+.3g})"
 
 
 def _render_alerts(view: Any, output: str) -> None:

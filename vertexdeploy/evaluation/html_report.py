@@ -17,6 +17,8 @@ from vertexdeploy.evaluation.evaluate import SLICE_MIN_ROWS
 from vertexdeploy.evaluation.overview import Overview
 from vertexdeploy.evaluation.svg import bar_chart, line_chart
 
+PROFILE_WINDOWS = 3
+
 CSS = """
 *{box-sizing:border-box}
 body{font-family:-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;margin:0;
@@ -28,6 +30,7 @@ main{padding:20px 32px;max-width:1180px}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:16px 20px;
 margin:0 0 18px}
 h2{font-size:16px;margin:0 0 12px}
+h3{font-size:14px;margin:12px 0 6px}
 .cards{display:flex;gap:14px;flex-wrap:wrap}
 .card{flex:1;min-width:160px;background:#fff;border:1px solid #e5e7eb;border-radius:10px;
 padding:12px 16px}
@@ -50,7 +53,7 @@ td.num,th.num{text-align:right}
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _card(label: str, value: str, cls: str = "") -> str:
@@ -77,7 +80,7 @@ def _summary(view: Overview) -> str:
 
 
 def _features(view: Overview) -> str:
-    stats = [s for s in view.series if "outlier" not in s.objective]
+    stats = [s for s in [*view.series, *view.emulator_series] if "outlier" not in s.objective]
     if not stats:
         return (
             '<section><h2>Feature statistics</h2><p class="muted">No monitoring windows '
@@ -98,7 +101,7 @@ def _features(view: Overview) -> str:
 
 
 def _outliers(view: Overview) -> str:
-    rates = [s for s in view.series if "outlier" in s.objective]
+    rates = [s for s in [*view.series, *view.emulator_series] if "outlier" in s.objective]
     if not rates:
         body = '<p class="muted">No outlier statistics from this job yet.</p>'
     else:
@@ -185,6 +188,52 @@ def _slo(view: Overview) -> str:
     )
 
 
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return escape(str(v))
+
+
+def _profiles(view: Overview) -> str:
+    if not view.profiles:
+        return ""
+    parts = []
+    for dep, profiles in sorted(view.profiles.items()):
+        by_feature: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for p in profiles:
+            by_feature[str(p["feature"])].append(p)
+        rows = []
+        for feature, windows in sorted(by_feature.items()):
+            for i, p in enumerate(windows[:PROFILE_WINDOWS]):
+                top = ", ".join(
+                    f"{escape(str(t[0] if isinstance(t, list | tuple) else t))}"
+                    for t in (p.get("top_values") or [])[:3]
+                )
+                rows.append(
+                    f"<tr><td>{escape(feature) if i == 0 else ''}</td>"
+                    f"<td>{_when(float(p['window_end']))}</td>"
+                    f'<td class="num">{_fmt(p.get("count"))}</td>'
+                    f'<td class="num">{_fmt(p.get("missing_rate"))}</td>'
+                    f'<td class="num">{_fmt(p.get("mean"))}</td>'
+                    f'<td class="num">{_fmt(p.get("std"))}</td>'
+                    f'<td class="num">{_fmt(p.get("min"))}</td>'
+                    f'<td class="num">{_fmt(p.get("max"))}</td>'
+                    f'<td class="num">{_fmt(p.get("distinct_count"))}</td><td>{top}</td></tr>'
+                )
+        parts.append(
+            f"<h3>{escape(dep)}</h3><table><tr><th>feature</th><th>window end</th>"
+            '<th class="num">count</th><th class="num">missing</th><th class="num">mean</th>'
+            '<th class="num">std</th><th class="num">min</th><th class="num">max</th>'
+            f'<th class="num">distinct</th><th>top values</th></tr>{"".join(rows)}</table>'
+        )
+    return (
+        '<section><h2>Feature profiles over windows</h2><p class="muted">The latest '
+        f"{PROFILE_WINDOWS} windows of each feature, newest first.</p>{''.join(parts)}</section>"
+    )
+
+
 def _resources(view: Overview) -> str:
     if not view.resources:
         return ""
@@ -243,6 +292,7 @@ def render_html(view: Overview, min_accuracy: float | None = None) -> str:
             f"<section><h2>Summary</h2>{_summary(view)}</section>",
             _features(view),
             _outliers(view),
+            _profiles(view),
             _evaluation(view, min_accuracy if min_accuracy is not None else view.min_accuracy),
             _slo(view),
             _resources(view),

@@ -12,6 +12,7 @@ from typing import Any
 
 from vertexdeploy.evaluation.context import EndpointContext
 from vertexdeploy.evaluation.cost import PRICES_AS_OF, CostLine, endpoint_cost
+from vertexdeploy.evaluation.emulator_results import emulator_results
 from vertexdeploy.evaluation.evaluate import WindowScores, alerts, evaluate
 from vertexdeploy.evaluation.resources import ResourceUse, resource_use
 from vertexdeploy.evaluation.slo import SloResult, slo_alerts, slo_results
@@ -56,6 +57,8 @@ class Overview:
     cost_as_of: str = PRICES_AS_OF
     min_accuracy: float | None = None  # the ground truth's threshold, drawn on the charts
     resources: list[ResourceUse] = field(default_factory=list)
+    profiles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    emulator_series: list[FeatureSeries] = field(default_factory=list)  # outliers, output drift
 
     def latest_evaluation_alerts(self) -> list[Alert]:
         """Evaluation and slice alerts in each deployment's latest evaluated window."""
@@ -73,6 +76,7 @@ class Overview:
         """What --fail-on-anomaly counts: every objective's current breaches."""
         return (
             self.features.anomaly_count
+            + sum(1 for s in self.emulator_series if s.points[-1].value > s.points[-1].threshold)
             + len(self.latest_evaluation_alerts())
             + sum(1 for r in self.slo if r.breached)
         )
@@ -91,6 +95,16 @@ class Overview:
                 "monthly_max": round(sum(c.monthly_max for c in self.cost), 2),
             },
             "resources": [r.to_dict() for r in self.resources],
+            "emulator_objectives": [
+                {
+                    "deployment": x.deployment,
+                    "objective": x.objective,
+                    "feature": x.feature,
+                    "windows": [p.__dict__ for p in x.points],
+                }
+                for x in self.emulator_series
+            ],
+            "profiles": self.profiles,
             "alerts": [a.to_dict() for a in self.alerts],
         }
 
@@ -164,11 +178,17 @@ def overview(files: Sequence[str], endpoint: str, *, now: float | None = None) -
             current_rows(feature_rows(stats, names), set(names)),
         )
         series = feature_series(stats, names)
+    extras = emulator_results(ctx, report.job)
+    emulator_series = [
+        FeatureSeries(dep, objective, feature, tuple(Point(*p) for p in points))
+        for dep, objective, feature, points in extras.series
+        if points
+    ]
     gt = spec.monitoring.ground_truth if spec.monitoring else None
     slo = slo_results(ctx, now)
     with ctx.store() as store:
         windows = evaluate(store.joined(endpoint), gt, names) if gt else []
-        found = feature_alerts(endpoint, series) + slo_alerts(endpoint, slo)
+        found = feature_alerts(endpoint, series + emulator_series) + slo_alerts(endpoint, slo)
         if gt:
             found += alerts(endpoint, windows, gt)
         store.record_alerts(found)
@@ -184,4 +204,6 @@ def overview(files: Sequence[str], endpoint: str, *, now: float | None = None) -
         now,
         min_accuracy=gt.thresholds.min_accuracy if gt else None,
         resources=resource_use(ctx),
+        profiles=extras.profiles,
+        emulator_series=emulator_series,
     )

@@ -14,8 +14,11 @@ GRID = "#e5e7eb"
 TEXT = "#4b5563"
 
 
-def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%m-%d %H:%M")
+def _clock(ts: float, fine: bool = False) -> str:
+    """Month-day hour:minute, with seconds when the chart spans less than an hour."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime(
+        "%H:%M:%S" if fine else "%m-%d %H:%M"
+    )
 
 
 def _tick(v: float) -> str:
@@ -41,6 +44,7 @@ def line_chart(
     lo = 0.0
     times = [t for t, _ in points] or [0.0]
     t0, t1 = min(times), max(times)
+    fine = 0 < t1 - t0 < 3600
 
     def x(t: float) -> float:
         return left + (plot_w / 2 if t1 == t0 else (t - t0) / (t1 - t0) * plot_w)
@@ -87,12 +91,12 @@ def line_chart(
         anchor = "middle" if t1 == t0 else "start"
         parts.append(
             f'<text x="{x(t0):.1f}" y="{height - 8}" font-size="10" text-anchor="{anchor}" '
-            f'fill="{TEXT}">{_clock(t0)}</text>'
+            f'fill="{TEXT}">{_clock(t0, fine)}</text>'
         )
         if t1 != t0:
             parts.append(
                 f'<text x="{left + plot_w}" y="{height - 8}" font-size="10" text-anchor="end" '
-                f'fill="{TEXT}">{_clock(t1)}</text>'
+                f'fill="{TEXT}">{_clock(t1, fine)}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
