@@ -19,6 +19,11 @@ DAY_S = 86400
 
 # The emulator's schedule reads this label (a job's own interval in seconds, under Vertex's 1 h).
 INTERVAL_LABEL = "vertexdeploy-interval-seconds"
+# Outliers and output drift have no Vertex field: the emulator reads these labels (label
+# values cannot hold '.', so 0.05 is written 0_05).
+OUTLIER_METHOD_LABEL = "vertexdeploy-outlier-method"
+OUTLIER_THRESHOLD_LABEL = "vertexdeploy-outlier-threshold"
+OUTPUT_DRIFT_LABEL = "vertexdeploy-output-drift-threshold"
 
 
 def thresholds(t: ThresholdsSpec | None) -> dict[str, Any] | None:
@@ -65,6 +70,17 @@ def attrs(
         "deployments": sorted(deployments),
         # the local target's own schedule; the key exists only when set (older plans unchanged)
         **({"interval_seconds": spec.interval_seconds} if spec.interval_seconds else {}),
+        # outliers / output drift: keys only when set, so older plans read unchanged
+        **(
+            {"outliers": {"method": spec.outliers.method, "threshold": spec.outliers.threshold}}
+            if spec.outliers
+            else {}
+        ),
+        **(
+            {"output_drift": {"threshold": spec.output_drift.threshold}}
+            if spec.output_drift
+            else {}
+        ),
     }
 
 
@@ -123,6 +139,11 @@ def request(
     }
     if a.get("interval_seconds"):  # local target only (validate refuses it for vertex)
         job["labels"][INTERVAL_LABEL] = str(int(a["interval_seconds"]))
+    if a.get("outliers"):
+        job["labels"][OUTLIER_METHOD_LABEL] = a["outliers"]["method"]
+        job["labels"][OUTLIER_THRESHOLD_LABEL] = _label_fraction(a["outliers"]["threshold"])
+    if a.get("output_drift"):
+        job["labels"][OUTPUT_DRIFT_LABEL] = _label_fraction(a["output_drift"]["threshold"])
     alerts: dict[str, Any] = {}
     if a.get("alert_emails"):
         alerts["email_alert_config"] = {"user_emails": list(a["alert_emails"])}
@@ -184,12 +205,36 @@ def from_api(job: dict[str, Any], watched: dict[str, str]) -> dict[str, Any]:
             for c in configs
         ),
         **_interval_seconds(job),
+        **_analytics(job),
     }
 
 
 def _interval_seconds(job: dict[str, Any]) -> dict[str, Any]:
     value = str((job.get("labels") or {}).get(INTERVAL_LABEL, ""))
     return {"interval_seconds": int(value)} if value.isdigit() else {}
+
+
+def _label_fraction(value: float) -> str:
+    return repr(float(value)).replace(".", "_")
+
+
+def _fraction(value: Any) -> float | None:
+    try:
+        return float(str(value).replace("_", "."))
+    except ValueError:
+        return None
+
+
+def _analytics(job: dict[str, Any]) -> dict[str, Any]:
+    """Outlier and output-drift settings read back from the job's labels."""
+    labels = job.get("labels") or {}
+    out: dict[str, Any] = {}
+    method, threshold = labels.get(OUTLIER_METHOD_LABEL), labels.get(OUTLIER_THRESHOLD_LABEL)
+    if method and _fraction(threshold) is not None:
+        out["outliers"] = {"method": str(method), "threshold": _fraction(threshold)}
+    if _fraction(labels.get(OUTPUT_DRIFT_LABEL)) is not None:
+        out["output_drift"] = {"threshold": _fraction(labels[OUTPUT_DRIFT_LABEL])}
+    return out
 
 
 def _baseline(dataset: dict[str, Any] | None) -> dict[str, Any] | None:

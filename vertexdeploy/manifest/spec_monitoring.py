@@ -39,6 +39,27 @@ class AttributionSpec(Spec):
     drift: ThresholdsSpec | None = None
 
 
+class OutliersSpec(Spec):
+    """Outliers: a detector fitted on the baseline flags novel instances (local target)."""
+
+    method: Literal["isolation_forest", "envelope"] = Field(
+        default="isolation_forest",
+        description="IsolationForest, or a per-feature robust envelope of the baseline.",
+    )
+    threshold: Fraction = Field(
+        default=0.05, description="Alert when a window's outlier share is above this."
+    )
+
+
+class OutputDriftSpec(Spec):
+    """Output drift: the predictions' distribution against the baseline's predictions."""
+
+    threshold: Fraction = Field(
+        default=0.3,
+        description="L-infinity of class shares, or JS divergence of scores, to alert above.",
+    )
+
+
 class EvaluationThresholdsSpec(Spec):
     """Alert thresholds on the metrics computed from joined ground truth (per window)."""
 
@@ -87,6 +108,8 @@ class MonitoringSpec(Spec):
             "log_ttl_days",
             "monitor_window_hours",
             "notification_channels",
+            "outliers",
+            "output_drift",
         }
     )
 
@@ -119,6 +142,12 @@ class MonitoringSpec(Spec):
     )
     encryption_key: EncryptionKey | None = None
     ground_truth: GroundTruthSpec | None = None
+    outliers: OutliersSpec | None = Field(
+        default=None, description="Outlier share per window (the local target computes it)."
+    )
+    output_drift: OutputDriftSpec | None = Field(
+        default=None, description="Prediction drift per window (the local target computes it)."
+    )
 
     @field_validator("alert_emails")
     @classmethod
