@@ -125,6 +125,8 @@ class EvalEmu:
         path.write_text(MANIFEST.format(artifact=artifact, slo=slo, monitoring=monitoring))
         result = self.run("apply", "--auto-approve", str(path))
         assert result.exit_code == 0, result.output
+        again = self.run("plan", "--detailed-exitcode", str(path))  # new fields read back
+        assert again.exit_code == 0, again.output
         return str(path)
 
     def endpoint_name(self) -> str:

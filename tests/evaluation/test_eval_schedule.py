@@ -43,6 +43,8 @@ def wait_for_run_after(emu: EvalEmu, moment: float) -> float:
 def test_the_scheduled_job_runs_without_run_or_a_read(emu: EvalEmu) -> None:
     manifest = emu.stack(monitoring=EVERY_2S)
     assert job_state(emu)["labels"]["vertexdeploy-interval-seconds"] == "2"  # type: ignore[index]
+    plan = emu.run("plan", "--detailed-exitcode", manifest)  # the label reads back as sent
+    assert plan.exit_code == 0, plan.output
     # two windows of traffic, each consumed by a run of the schedule: drift compares them
     emu.predict(instances(40), batch=40)  # one request: one window
     first = wait_for_run_after(emu, time.time())
