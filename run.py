@@ -50,6 +50,9 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if argv[0] == "test":
+        # The report tests render HTML in Debian's chromium: install it when missing (they
+        # skip, saying why, if it cannot be installed).
+        subprocess.call([_python(), str(ROOT / "tests" / "support" / "ensure_chromium.py")])
         cmd = [_python(), "-m", "pytest", "-q", "-n", "2", *argv[1:]]
     else:
         cmd = [_python(), str(ROOT / "examples" / "demo.py"), *argv[1:]]

@@ -27,6 +27,7 @@ def trained_examples() -> Path:
     import subprocess
     import sys
 
-    if not (ROOT / "examples/models/iris-v2/model.joblib").exists():
+    wanted = ("examples/models/iris-v2/model.joblib", "examples/data/iris-eval.csv")
+    if not all((ROOT / path).exists() for path in wanted):
         subprocess.run([sys.executable, str(ROOT / "examples/train_models.py")], check=True)
     return ROOT / "examples"

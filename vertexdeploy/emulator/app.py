@@ -45,10 +45,10 @@ from vertexdeploy.emulator.state import EmulatorState
 log = logging.getLogger(__name__)
 
 VERTEX_ROUTES: list[ApiRoute] = [
+    *predict_routes.ROUTES,  # first: the hot path matches one pattern, not dozens
     *operations.ROUTES,
     *models.ROUTES,
     *endpoints.ROUTES,
-    *predict_routes.ROUTES,
     *jobs.ROUTES,
     *monitoring_jobs.ROUTES,
     *resource_pools.ROUTES,

@@ -7,6 +7,7 @@ it to ``<data_dir>/token`` (0600) before serving; every request must carry it.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import os
@@ -194,6 +195,7 @@ def serve_forever(
     token = check_token(given) if given else new_token()
     state = EmulatorState.open(data_dir, operation_delay_s)
     state.faults.allow_crash = True  # its own process: a crash fault kills only the emulator
+    state.long_lived = True
     for rule in faults:
         state.faults.add(rule)
     sock = bind_socket(host, port)
@@ -221,6 +223,7 @@ def serve_forever(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _exit_on_term)
     try:
+        gc.freeze()  # start-up's objects are never garbage: keep full collections short
         uvicorn.Server(_config(create_app(state, token))).run(sockets=[sock, *extra])
     finally:
         try:

@@ -33,6 +33,7 @@ class EmulatorState:
     batch_executor: BatchExecutor | None = None
     deploys: DeploysInFlight = field(default_factory=DeploysInFlight)
     workers: Any = None  # a workers.pool.WorkerPool when more processes serve predictions
+    long_lived: bool = False  # its own process (not a test's thread): may tune the collector
 
     @classmethod
     def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:

@@ -17,6 +17,7 @@ Control-plane hooks (all on the app's event loop):
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import threading
@@ -73,6 +74,10 @@ class ServingConfig:
     log_flush_interval: float = 0.2
     metrics_ring_size: int = 100_000
     mirror_maxlen: int = 10_000
+    # A long-lived serving process moves what start-up and each model load allocated out of
+    # the collector's reach (gc.freeze), so a full collection never walks a model's objects
+    # in the middle of a request. Off in-process (tests), where it would pin test garbage.
+    freeze_gc_after_load: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,6 +284,9 @@ class ServingEngine:
                     f"deployed model {model.deployed_model_id} is still being undeployed"
                 )
             self.registry.add(model)
+            if self.config.freeze_gc_after_load:
+                gc.collect()
+                gc.freeze()
         return model.meta
 
     async def on_undeploy(self, endpoint_name: str, deployed_model_id: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vertexdeploy.emulator.apierror import ApiError
-from vertexdeploy.emulator.serving.engine import ServingEngine
+from vertexdeploy.emulator.serving.engine import ServingConfig, ServingEngine
 from vertexdeploy.emulator.serving.errors import ServingError
 
 
@@ -18,7 +18,8 @@ def engine_for(state: Any) -> ServingEngine:
     """The state's serving engine (one per emulator state)."""
     engine = getattr(state, "serving", None)
     if engine is None:
-        engine = ServingEngine(state.data_dir, state.data_dir / "buckets")
+        config = ServingConfig(freeze_gc_after_load=bool(getattr(state, "long_lived", False)))
+        engine = ServingEngine(state.data_dir, state.data_dir / "buckets", config=config)
         state.serving = engine
     return engine
 

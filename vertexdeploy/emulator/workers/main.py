@@ -23,7 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from vertexdeploy.emulator.auth import TOKEN_ENV, check_token
-from vertexdeploy.emulator.serving.engine import ServingEngine
+from vertexdeploy.emulator.serving.engine import ServingConfig, ServingEngine
 from vertexdeploy.emulator.workers.node import WorkerNode, create_worker_app
 from vertexdeploy.emulator.workers.pool import unix_socket
 
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     public = socket.socket(fileno=args.listen_fd)
     private = unix_socket(Path(args.socket))
     data_dir = Path(args.data_dir)
-    engine = ServingEngine(data_dir, data_dir / "buckets")
+    engine = ServingEngine(
+        data_dir, data_dir / "buckets", config=ServingConfig(freeze_gc_after_load=True)
+    )
     node = WorkerNode(engine, args.control)
     _die_with(int(args.parent))
     gc.freeze()  # what start-up allocated is never garbage: keep collections short
