@@ -11,7 +11,7 @@ from google.cloud.aiplatform_v1 import ModelDeploymentMonitoringJob
 
 from vertexdeploy.backends.api import to_dict
 from vertexdeploy.desired import build_desired
-from vertexdeploy.emulator.monitoring.engine import settings
+from vertexdeploy.emulator.monitoring.analysis import settings
 from vertexdeploy.kinds import monitoring_fields
 from vertexdeploy.manifest import load_manifest
 from vertexdeploy.manifest.spec_monitoring import MonitoringSpec

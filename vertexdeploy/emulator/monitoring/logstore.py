@@ -3,7 +3,7 @@
 Layout (written by ``serving/predictlog.py``, one writer per serving process):
 
     <log dir>/part-<ms>-<pid>-<rand>.parquet     a flushed batch of one process
-    <log dir>/compact-<ms>-<rand>.parquet        parts merged by ``compact()``, sorted
+    <log dir>/compact-<ms>-<rand>.parquet        parts merged by ``compact()``
     <log dir>/.lock                              shared by readers, exclusive for a swap
 
 A file appears under its final name only once complete (written under a dot-name, then
@@ -301,7 +301,9 @@ class LocalLogStore:
                 _finish(self.root, journal)
 
     def compact(self, *, min_parts: int = 2) -> int:
-        """Merge the part files into one sorted file; returns how many parts it merged.
+        """Merge the part files into one file; returns how many parts it merged. (A
+        streaming copy, not a sort: parts arrive in time order, so row groups keep narrow
+        ``ts`` ranges that a window's filter skips by their statistics.)
 
         The merged file is written first under a dot-name, beside a journal naming its
         sources; the swap (rename, delete the parts) happens under the exclusive lock and is
@@ -316,8 +318,7 @@ class LocalLogStore:
         con = self._duckdb()
         try:
             con.execute(
-                f"COPY (SELECT * FROM read_parquet([{listing}], union_by_name = true) "
-                "ORDER BY endpoint, deployed_model_id, ts) "
+                f"COPY (SELECT * FROM read_parquet([{listing}], union_by_name = true)) "
                 f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
             )
         finally:

@@ -65,8 +65,7 @@ class OutlierModel:
                 x = np.asarray(col, dtype=float)
                 out.append(np.where(np.isfinite(x), x, self.fills[f]))
             else:
-                shares = self.shares[f]
-                out.append(np.fromiter((shares.get(v, 0.0) for v in col), float, len(col)))
+                out.append(_lookup(self.shares[f], col, 0.0))
         return np.column_stack(out) if out else np.zeros((0, 0))
 
     def flags(self, cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -83,9 +82,20 @@ class OutlierModel:
                 with np.errstate(invalid="ignore"):
                     out |= np.isfinite(x) & ((x < lo) | (x > hi))
             else:
-                seen = self.shares[f]
-                out |= np.fromiter((v is not None and v not in seen for v in col), bool, n)
+                present = np.asarray([v is not None for v in col], dtype=bool)
+                out |= present & (_lookup(self.shares[f], col, -1.0) < 0)
         return out
+
+
+def _lookup(table: dict[str, float], col: np.ndarray, missing: float) -> np.ndarray:
+    """``table[v]`` for each value (``missing`` when absent), one dict lookup per distinct
+    value rather than per row."""
+    if len(col) == 0:
+        return np.zeros(0)
+    keys = np.asarray(["\0" if v is None else v for v in col], dtype=object)
+    uniques, inverse = np.unique(keys, return_inverse=True)
+    values = np.asarray([table.get(u, missing) if u != "\0" else missing for u in uniques])
+    return values[inverse.reshape(-1)]
 
 
 def _envelope(x: np.ndarray) -> tuple[float, float]:

@@ -69,9 +69,9 @@ class Window:
                 f"/ 18446744073709551616.0 < {float(rate)!r}"
             )
         within = self._literal_where()
-        row = con.execute(
-            f"SELECT count(DISTINCT request_id), count(DISTINCT request_id) FILTER "
-            f"(WHERE {keep}) FROM predictions WHERE {within}"
+        row = con.execute(  # a request's first instance stands for the request
+            "SELECT count(*), count(*) FILTER (WHERE " + keep + ") FROM predictions "
+            f"WHERE {within} AND instance_index = 0"
         ).fetchall()[0]
         self.counts = Counts(int(row[0]), int(row[1])) if row else Counts()
         con.execute(
