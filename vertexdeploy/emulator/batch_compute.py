@@ -8,12 +8,13 @@ chunks over the pipe ``RFD`` and answers over ``WFD`` (pickled tuples, see ``_se
     -> ("chunk", seq, payload)   ("jsonl", uri, first line number, raw bytes of the lines)
                                  or ("rows", [(instance, error or None)])  (csv, already read)
     <- ("ready", pid)            the model loaded
-    <- ("part", seq, predictions, n, errors, first error)  after each model batch: the
-                                 encoded jsonl lines, so the batch process only writes bytes
+    <- ("part", seq, predictions, n, errors, first error)  the encoded jsonl lines of the
+                                 model batches done in the last ``SEND_S`` (so the batch
+                                 process only writes bytes, a few messages per chunk)
     <- ("end", seq)              the chunk is done
     <- ("fatal", status, message)  the job cannot go on (model does not load, input not UTF-8)
 
-Results stream back batch by batch, so progress and a cancel do not wait for a whole chunk.
+Results stream back while a chunk runs, so progress does not wait for a whole chunk.
 A reader thread drains the input pipe while the model runs, so neither side can block the
 other on a full pipe. The process ends when its input closes (the batch process finished,
 or died: it never outlives it).
@@ -29,6 +30,7 @@ import pickle
 import queue
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -42,6 +44,7 @@ from vertexdeploy.emulator.serving.errors import (
 from vertexdeploy.emulator.serving.predictors import Predictor, load_predictor
 
 Part = tuple[str, int, bytes, int, list[str], str]
+SEND_S = 0.02  # results of the batches done in this long go back as one message
 
 
 class _Fatal(Exception):
@@ -214,6 +217,29 @@ def run_chunk(
         errors, first = [], ""
 
 
+def coalesced(parts: Iterator[Part], every_s: float = SEND_S) -> Iterator[Part]:
+    """``parts`` merged into one message per ``every_s`` (and the chunk's last): fewer,
+    larger messages for the batch process to read, in the same order."""
+    pending: list[Part] = []
+    due = time.monotonic() + every_s
+    for part in parts:
+        pending.append(part)
+        if time.monotonic() >= due:
+            yield _merge(pending)
+            pending, due = [], time.monotonic() + every_s
+    if pending:
+        yield _merge(pending)
+
+
+def _merge(parts: list[Part]) -> Part:
+    if len(parts) == 1:
+        return parts[0]
+    errors = [line for part in parts for line in part[4]]
+    first = next((part[5] for part in parts if part[5]), "")
+    data = b"".join(part[2] for part in parts)
+    return ("part", parts[0][1], data, sum(part[3] for part in parts), errors, first)
+
+
 # --------------------------------------------------------------------------- the process
 
 
@@ -250,7 +276,7 @@ def _serve(rconn: Connection, wconn: Connection) -> None:
                 rows, errors = parse_jsonl(payload[1], payload[2], payload[3], cfg)
             else:
                 rows, errors = parse_rows(payload[1])
-            for part in run_chunk(predictor, seq, rows, errors, batch_size):
+            for part in coalesced(run_chunk(predictor, seq, rows, errors, batch_size)):
                 send(part)
         except _Fatal as exc:
             send(("fatal", exc.status, exc.message))
