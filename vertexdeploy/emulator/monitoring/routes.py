@@ -8,6 +8,11 @@
   ``since`` / ``until`` in Unix seconds): run the job now; answers the run's summary. For
   tests and operators: Vertex has no such RPC, and vertexdeploy never calls it.
 * ``GET /_emulator/monitoring/alerts?job=NAME``: the alerts recorded for a job (never sent).
+* ``GET /_emulator/monitoring/profiles?job=NAME&deployed_model_id=ID[&feature=F]``: the
+  feature profiles of each run's window, newest first (after a catch-up run, as the search).
+* ``GET /_emulator/monitoring/stats?job=NAME&deployed_model_id=ID&objective=O``: stored
+  stats of any objective, including the emulator's own ``OUTLIERS`` and ``OUTPUT_DRIFT``
+  that Vertex's search cannot name, newest window first.
 
 The engine (numpy) is imported on first use, so the emulator starts without it.
 """
@@ -264,6 +269,35 @@ async def alerts(request: Request) -> Response:
     return JSONResponse(engine.results.alerts(job))
 
 
+async def _job_and_model(request: Request) -> tuple[Any, str, str]:
+    job = request.query_params.get("job", "")
+    dm_id = request.query_params.get("deployed_model_id", "")
+    if not job or not dm_id:
+        raise invalid("job and deployed_model_id are required.")
+    state = _state(request)
+    engine = _engine(state)
+    engine.job(job)
+    await catch_up(state, job)
+    return engine, job, dm_id
+
+
+@_guard
+async def profiles(request: Request) -> Response:
+    engine, job, dm_id = await _job_and_model(request)
+    feature = request.query_params.get("feature") or None
+    return JSONResponse(engine.results.profiles(job, dm_id, feature))
+
+
+@_guard
+async def stats(request: Request) -> Response:
+    engine, job, dm_id = await _job_and_model(request)
+    objective = request.query_params.get("objective", "")
+    if not objective:
+        raise invalid("objective is required (e.g. OUTLIERS, OUTPUT_DRIFT, RAW_FEATURE_SKEW).")
+    found = engine.results.stats(job, dm_id, [objective])
+    return JSONResponse([s.to_dict() for s in found])
+
+
 _J = r"(?P<name>{LOC}/modelDeploymentMonitoringJobs/{SEG})"
 ROUTES: list[ApiRoute] = [
     route(
@@ -276,4 +310,6 @@ ROUTES: list[ApiRoute] = [
 ADMIN_ROUTES = [
     Route("/_emulator/monitoring/run", run_job, methods=["POST"]),
     Route("/_emulator/monitoring/alerts", alerts, methods=["GET"]),
+    Route("/_emulator/monitoring/profiles", profiles, methods=["GET"]),
+    Route("/_emulator/monitoring/stats", stats, methods=["GET"]),
 ]
