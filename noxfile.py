@@ -51,8 +51,9 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def bench_serving(session: nox.Session) -> None:
-    """The serving benchmark alone: `nox -s bench_serving` (about 5 min, writes
-    bench/results/serving.{json,md}) or `nox -s bench_serving -- --quick` (2 s per point,
-    1 round, a smoke run that writes to a temp dir)."""
+    """Serving benchmark alone (about 5 min); `-- --quick` for a smoke run.
+
+    Writes bench/results/serving.{json,md}; --quick (2 s per point, 1 round) writes to a
+    temp dir instead."""
     session.install("-e", ".[dev]")
     session.run("python", "bench/serving.py", *session.posargs)
