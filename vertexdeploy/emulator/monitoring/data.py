@@ -101,7 +101,7 @@ def _expand(buckets: BucketStore, uri: str) -> list[str]:
     return [f"gs://{bucket}/{n}" for n in names if fnmatch.fnmatchcase(n, pattern)]
 
 
-def _arrow_csv(text: str) -> tuple[list[str], dict[str, list[Any] | np.ndarray]] | None:
+def _arrow_csv(data: bytes) -> tuple[list[str], dict[str, list[Any] | np.ndarray]] | None:
     """The CSV's columns read by Arrow: a numeric one (every non-empty cell parses as a
     finite float) as a float array (NaN where empty), others as text cells (None where
     empty); None when Arrow cannot read it (ragged rows, duplicate names): the slow path."""
@@ -109,7 +109,12 @@ def _arrow_csv(text: str) -> tuple[list[str], dict[str, list[Any] | np.ndarray]]
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), None)
+    end = data.find(b"\n")
+    try:
+        first = (data if end < 0 else data[:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header = next(csv.reader(io.StringIO(first)), None)
     if not header:
         return [], {}
     names = [h.strip() for h in header]
@@ -117,7 +122,7 @@ def _arrow_csv(text: str) -> tuple[list[str], dict[str, list[Any] | np.ndarray]]
         return None
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode()),
+            pa.BufferReader(data),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header}, strings_can_be_null=False
             ),
@@ -142,7 +147,7 @@ def _arrow_csv(text: str) -> tuple[list[str], dict[str, list[Any] | np.ndarray]]
     return names, out
 
 
-def _csv_columns(text: str) -> tuple[list[str], dict[str, list[Any]]]:
+def _csv_columns(text: str) -> tuple[list[str], dict[str, list[Any] | np.ndarray]]:
     """Columns of a CSV: text cells, None for empty ones."""
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
@@ -211,19 +216,27 @@ def load_baseline(buckets: BucketStore, dataset: dict[str, Any]) -> Baseline:
     size = 0
     for uri in files:
         try:
-            text = buckets.read_bytes(uri).decode("utf-8-sig")
+            data = buckets.read_bytes(uri)
         except ApiError as exc:
             raise failed_precondition(f"trainingDataset {uri}: {exc.message}") from exc
-        except UnicodeDecodeError as exc:
-            raise failed_precondition(f"trainingDataset {uri}: not UTF-8 text") from exc
-        if fmt == "csv":
-            fast = _arrow_csv(text)
-            cols, part = fast if fast is not None else _csv_columns(text)
+        data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        fast = _arrow_csv(data) if fmt == "csv" else None  # Arrow checks the UTF-8 itself
+        if fast is not None:
+            cols, part = fast
             n_part = len(next(iter(part.values()))) if part else 0
         else:
-            cols, rows = _jsonl_rows(text, uri)
-            part = {c: [r.get(c) for r in rows] for c in cols}
-            n_part = len(rows)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise failed_precondition(f"trainingDataset {uri}: not UTF-8 text") from exc
+            if fmt == "csv":
+                cols, part = _csv_columns(text)
+                n_part = len(next(iter(part.values()))) if part else 0
+            else:
+                cols, rows = _jsonl_rows(text, uri)
+                part = {c: [r.get(c) for r in rows] for c in cols}
+                n_part = len(rows)
+        del data
         for c in cols:
             if c not in columns:
                 names.append(c)

@@ -57,7 +57,7 @@ PART_PREFIX = "part-"
 COMPACT_PREFIX = "compact-"
 COMPACT_AFTER_PARTS = 64  # a scan first merges the parts when more than this many wait
 BATCH_ROWS = 65_536
-MEMORY_LIMIT = "512MB"  # DuckDB's own buffer limit per connection: reads spill, not grow
+MEMORY_LIMIT = "256MB"  # DuckDB's own buffer limit per connection: big aggregates spill, not grow
 
 
 def log_dir(path: Path) -> Path:
