@@ -154,6 +154,8 @@ class LocalLogStore:
         con = duckdb.connect(":memory:")
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         con.execute(f"SET threads = {int(self.threads)}")
+        spill = self.root / ".spill"  # where an aggregate over the limit spills (private)
+        con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
         con.execute("SET preserve_insertion_order = false")
         return con
 
@@ -317,9 +319,10 @@ class LocalLogStore:
         listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts)
         con = self._duckdb()
         try:
+            con.execute("SET threads = 1")  # one row group in flight: memory stays flat
             con.execute(
                 f"COPY (SELECT * FROM read_parquet([{listing}], union_by_name = true)) "
-                f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+                f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)"
             )
         finally:
             con.close()
