@@ -11,11 +11,12 @@ from eval_support import EvalEmu, instances
 SLO = """        slo: {p99_latency_ms: 40, max_error_rate: 0.05, window_seconds: 300}"""
 
 
-def test_a_slow_model_breaches_the_p99_objective_and_raises_an_alert(emu: EvalEmu) -> None:
-    # latency injected into the model: every call sleeps 80 ms (an injected Predict fault is
-    # applied before the serving clock starts, so it is not in prediction_latencies yet)
-    manifest = emu.stack(slo=SLO, delay_s=0.08)
+def test_an_injected_latency_fault_breaches_p99_and_raises_an_alert(emu: EvalEmu) -> None:
+    manifest = emu.stack(slo=SLO)
+    # every prediction now waits 80 ms in the emulator before it is served
+    emu.admin("faults", "POST", {"method": "Predict", "code": 0, "count": -1, "latency_s": 0.08})
     emu.predict(instances(20), batch=2)
+    emu.admin("faults", "DELETE")
 
     result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json", "--fail-on-anomaly")
     assert result.exit_code == 5, result.output
@@ -36,6 +37,15 @@ def test_a_slow_model_breaches_the_p99_objective_and_raises_an_alert(emu: EvalEm
     # the cost estimate comes with the report: n1-standard-4, 1-2 replicas
     assert out["cost"]["lines"][0]["machine_type"] == "n1-standard-4"
     assert out["cost"]["monthly_max"] == 2 * out["cost"]["monthly_min"]
+
+
+def test_a_slow_model_breaches_p99_too(emu: EvalEmu) -> None:
+    manifest = emu.stack(slo=SLO, delay_s=0.08)
+    emu.predict(instances(6), batch=2)
+    result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json", "--fail-on-anomaly")
+    assert result.exit_code == 5, result.output
+    slo = {r["objective"]: r for r in json.loads(result.stdout)["slo"]}
+    assert slo["p99_latency_ms"]["breached"] is True and slo["p99_latency_ms"]["observed"] >= 80
 
 
 def test_a_healthy_model_meets_its_objectives_and_its_resources_are_measured(

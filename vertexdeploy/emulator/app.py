@@ -147,6 +147,7 @@ async def _inject(fault: FaultRule, rpc: str) -> None:
 async def dispatch(request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
     started = time.perf_counter()
+    request.state.received_at = started  # a prediction's latency counts from here
     path = request.url.path
     found, params = match(request.method, path)
     rpc = found.rpc if found else "Unknown"

@@ -57,12 +57,19 @@ async def answer(
     from vertexdeploy.emulator.serving.errors import ServingError
     from vertexdeploy.emulator.serving.hooks import api_error
 
+    started = getattr(request.state, "received_at", None)  # set by the dispatcher
     body = await request.body()
     try:
         if kind == "predict":
-            return JSONResponse(await engine.predict(endpoint_name, body, endpoint_doc=endpoint))
+            return JSONResponse(
+                await engine.predict(endpoint_name, body, endpoint_doc=endpoint, started=started)
+            )
         raw = await engine.raw_predict(
-            endpoint_name, body, request.headers.get("content-type", ""), endpoint_doc=endpoint
+            endpoint_name,
+            body,
+            request.headers.get("content-type", ""),
+            endpoint_doc=endpoint,
+            started=started,
         )
     except ServingError as exc:
         raise api_error(exc) from exc

@@ -345,9 +345,12 @@ class ServingEngine:
         endpoint_name: str,
         body: bytes | str | Mapping[str, Any],
         endpoint_doc: Mapping[str, Any] | None = None,
+        started: float | None = None,
     ) -> dict[str, Any]:
-        """Serve `:predict`; returns Vertex's PredictResponse JSON. Raises ServingError."""
-        start = time.perf_counter()
+        """Serve `:predict`; returns Vertex's PredictResponse JSON. Raises ServingError.
+        ``started`` (perf_counter) is when the request arrived: its latency counts from then,
+        as Vertex's prediction latency includes the time before the model is called."""
+        start = time.perf_counter() if started is None else started
         self._loop = asyncio.get_running_loop()
         if endpoint_doc is not None:
             self.on_endpoint(endpoint_name, endpoint_doc)
@@ -373,10 +376,11 @@ class ServingEngine:
         body: bytes,
         content_type: str = "",
         endpoint_doc: Mapping[str, Any] | None = None,
+        started: float | None = None,
     ) -> RawPrediction:
         """Serve `:rawPredict`: the body goes to the predictor's raw interface if it has one,
         else it is read as `{"instances": [...]}` and answered `{"predictions": [...]}`."""
-        start = time.perf_counter()
+        start = time.perf_counter() if started is None else started
         self._loop = asyncio.get_running_loop()
         if endpoint_doc is not None:
             self.on_endpoint(endpoint_name, endpoint_doc)
