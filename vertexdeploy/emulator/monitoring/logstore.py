@@ -328,7 +328,7 @@ class LocalLogStore:
             con.close()
         os.chmod(tmp, 0o600)
         with self._locked(fcntl.LOCK_EX | fcntl.LOCK_NB) as got:
-            if not got:
+            if not got or not all(p.exists() for p in parts):  # busy, or another merged them
                 tmp.unlink(missing_ok=True)
                 return 0
             journal = self.root / f".compact-{token}.json"
