@@ -9,6 +9,8 @@ import json
 from eval_support import EvalEmu, instances
 
 SLO = """        slo: {p99_latency_ms: 40, max_error_rate: 0.05, window_seconds: 300}"""
+# a limit no healthy request on a busy machine comes near: the test asserts no timing
+LOOSE = """        slo: {p99_latency_ms: 20000, max_error_rate: 0.05, window_seconds: 300}"""
 
 
 def test_an_injected_latency_fault_breaches_p99_and_raises_an_alert(emu: EvalEmu) -> None:
@@ -51,7 +53,7 @@ def test_a_slow_model_breaches_p99_too(emu: EvalEmu) -> None:
 def test_a_healthy_model_meets_its_objectives_and_its_resources_are_measured(
     emu: EvalEmu,
 ) -> None:
-    manifest = emu.stack(slo=SLO, burn_s=0.01, alloc_mb=48)
+    manifest = emu.stack(slo=LOOSE, burn_s=0.01, alloc_mb=48)
     emu.predict(instances(20), batch=2)
     result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json", "--fail-on-anomaly")
     assert result.exit_code == 0, result.output
