@@ -36,23 +36,32 @@ PARENT = "projects/bench/locations/us-central1"
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
 THROUGHPUT_TARGET = 0.8
 MEMORY_TARGET_MB = 300.0
+PART_ROWS = 250_000  # ~5 MB a file
 
 
 def _mb(kb: int) -> float:
     return round(kb / 1024, 1)
 
 
-def make_input(path: Path, rows: int) -> None:
+def make_input(directory: Path, rows: int) -> list[Path]:
+    """``rows`` iris rows as jsonl files of at most ``PART_ROWS`` rows each (a sharded input,
+    each part small enough for a single-request upload)."""
     from sklearn.datasets import load_iris
 
     x = load_iris().data.tolist()
     lines = [json.dumps(r) + "\n" for r in x]
-    with path.open("w") as fh:
-        for start in range(0, rows, len(lines)):
-            fh.writelines(lines[: min(len(lines), rows - start)])
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for part, first in enumerate(range(0, rows, PART_ROWS)):
+        path = directory / f"part-{part:05d}.jsonl"
+        with path.open("w") as fh:
+            for start in range(first, min(rows, first + PART_ROWS), len(lines)):
+                fh.writelines(lines[: min(len(lines), rows - start, first + PART_ROWS - start)])
+        paths.append(path)
+    return paths
 
 
-def raw(path: Path, batch_size: int) -> dict[str, Any]:
+def raw(paths: list[Path], batch_size: int) -> dict[str, Any]:
     """In-process baseline: parse every line, predict in batches; no output written."""
     import joblib
     import numpy as np
@@ -60,12 +69,13 @@ def raw(path: Path, batch_size: int) -> dict[str, Any]:
     model = joblib.load(MODEL)
     start = time.perf_counter()
     count, batch = 0, []
-    with path.open() as fh:
-        for line in fh:
-            batch.append(json.loads(line))
-            if len(batch) == batch_size:
-                model.predict(np.asarray(batch, dtype=float))
-                count, batch = count + len(batch), []
+    for path in paths:
+        with path.open() as fh:
+            for line in fh:
+                batch.append(json.loads(line))
+                if len(batch) == batch_size:
+                    model.predict(np.asarray(batch, dtype=float))
+                    count, batch = count + len(batch), []
     if batch:
         model.predict(np.asarray(batch, dtype=float))
         count += len(batch)
@@ -112,10 +122,11 @@ class Emulator:
         self.jobs = v1.JobServiceClient(client_options=opts, transport="rest", credentials=creds)
         self.bucket = self.gcs.create_bucket("bench")
 
-    def upload_file(self, name: str, path: Path) -> str:
-        blob = self.bucket.blob(name, chunk_size=8 * 1024 * 1024)  # resumable, chunked
-        blob.upload_from_filename(str(path))
-        return f"gs://bench/{name}"
+    def upload_files(self, prefix: str, paths: list[Path]) -> str:
+        """The parts under ``gs://bench/<prefix>/``; the wildcard URI that names them all."""
+        for path in paths:
+            self.bucket.blob(f"{prefix}/{path.name}").upload_from_filename(str(path))
+        return f"gs://bench/{prefix}/part-*"
 
     def upload_model(self) -> str:
         from google.cloud import aiplatform_v1 as v1
@@ -309,13 +320,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 `{result["command"]}` on {result["machine"]}, {result["cores"]} cores, Python {result["python"]};
 {result["model"]}, batch size {result["batch_size"]}, {result["batch_processes"]} compute
-processes per job.
+processes per job at nice +{result["batch_nice"]}. Load average (1, 5, 15 min) before
+{result["load_average_1_5_15"]["before"]}, after {result["load_average_1_5_15"]["after"]}:
+the machine is shared, and a load above 0 slows the niced job more than the raw baseline.
 
 {table}
 
 Load generator: {on["alone_before"]["tool"]}, in its own process. The job's processes run
-at a lower CPU priority (nice +10) than the emulator, so under online load they get what
-serving leaves.
+at a lower CPU priority than the emulator, so under online load they get what serving
+leaves.
 """
 
 
@@ -325,23 +338,32 @@ def main() -> None:
     parser.add_argument("--small-rows", type=int, default=250_000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--online-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--batch-nice",
+        type=int,
+        default=None,
+        help="VERTEXDEPLOY_BATCH_NICE for the emulator (default: its own, 10)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "batch.json")
     args = parser.parse_args()
-    from vertexdeploy.emulator.batch_child import processes
+    from vertexdeploy.emulator.batch_child import NICE_ENV, nice, processes
+
+    if args.batch_nice is not None:
+        os.environ[NICE_ENV] = str(args.batch_nice)  # the emulator started below inherits it
+    load_before = os.getloadavg()
 
     if not MODEL.exists():
         subprocess.run([sys.executable, str(ROOT / "examples" / "train_models.py")], check=True)
     with tempfile.TemporaryDirectory(prefix="vd-batch-bench-") as tmp:
         data = Path(tmp)
-        big, small = data / "rows.jsonl", data / "small.jsonl"
-        make_input(big, args.rows)
-        make_input(small, args.small_rows)
-        size_mb = round(big.stat().st_size / 2**20, 1)
+        big = make_input(data / "big", args.rows)
+        small = make_input(data / "small", args.small_rows)
+        size_mb = round(sum(p.stat().st_size for p in big) / 2**20, 1)
         emu = Emulator(data / "emu")
         try:
             model = emu.upload_model()
-            big_uri = emu.upload_file("in/rows.jsonl", big)
-            small_uri = emu.upload_file("small/rows.jsonl", small)
+            big_uri = emu.upload_files("in", big)
+            small_uri = emu.upload_files("small", small)
             time.sleep(1)
             idle = snapshot(emu.pid)  # the idle emulator: every later peak is against it
             idle_pss = pss_sum_kb(emu.pid)
@@ -366,8 +388,14 @@ def main() -> None:
         "cores": len(os.sched_getaffinity(0)),
         "rows": args.rows,
         "input_mb": size_mb,
+        "input_files": len(big),
         "batch_size": args.batch_size,
         "batch_processes": processes(),
+        "batch_nice": nice(),
+        "load_average_1_5_15": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "model": "examples/models/iris-v2 (RandomForest, 25 trees)",
         "raw_in_process": {
             "rows": before["rows"],

@@ -31,7 +31,8 @@ from typing import Any
 import vertexdeploy
 
 PROCESSES_ENV = "VERTEXDEPLOY_BATCH_PROCESSES"
-NICE = 10  # batch runs this much below the emulator's CPU priority
+NICE_ENV = "VERTEXDEPLOY_BATCH_NICE"
+NICE = 10  # by default batch runs this much below the emulator's CPU priority
 
 _lock = threading.Lock()
 _live: dict[str, tuple[subprocess.Popen[bytes], list[int]]] = {}
@@ -46,6 +47,21 @@ def processes() -> int:
         except ValueError:
             raise ValueError(f"{PROCESSES_ENV}={given!r}: expected a whole number") from None
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def nice() -> int:
+    """How much lower the job's CPU priority is: ``VERTEXDEPLOY_BATCH_NICE`` (0-19), else
+    ``NICE``. 0 lets batch compete with serving (and anything else) as an equal."""
+    given = os.environ.get(NICE_ENV, "").strip()
+    if not given:
+        return NICE
+    try:
+        value = int(given)
+    except ValueError:
+        raise ValueError(f"{NICE_ENV}={given!r}: expected a whole number 0-19") from None
+    if not 0 <= value <= 19:
+        raise ValueError(f"{NICE_ENV}={given!r}: expected a whole number 0-19")
+    return value
 
 
 def pids(job_name: str) -> list[int]:

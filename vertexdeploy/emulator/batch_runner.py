@@ -330,7 +330,7 @@ def _job_spec(
         "buckets_root": str(state.buckets.root),
         "out_dir": out_dir,
         "processes": batch_child.processes(),
-        "nice": batch_child.NICE,
+        "nice": batch_child.nice(),
         "progress_s": PROGRESS_S,
     }
 
