@@ -15,14 +15,17 @@ SLO = """        slo: {p99_latency_ms: 40, min_throughput_rps: 0.001, max_error_
 
 
 def build_history(emu: EvalEmu, manifest: str) -> None:
-    """Three monitoring windows (each read after new traffic runs the job), then ground
-    truth with half of the red slice's labels flipped."""
+    """Three monitoring windows (each read after new traffic runs the job), the last with a
+    quarter of its instances far out of the baseline's range; then ground truth with half of
+    the red slice's labels flipped."""
     sent: list[dict[str, object]] = []
     for round_ in range(3):
         batch = [
             {**row, "id": f"w{round_}-{row['id']}", "x": float(row["x"]) + 3 * round_}
             for row in instances(60)
         ]
+        if round_ == 2:
+            batch = [{**r, "x": 500.0} if i % 4 == 0 else r for i, r in enumerate(batch)]
         emu.predict(batch, batch=6)
         sent += batch
         result = emu.run("monitor", manifest, "--endpoint", "scores", "-o", "json")
@@ -38,12 +41,23 @@ def build_history(emu: EvalEmu, manifest: str) -> None:
 def test_the_html_report_renders_in_headless_chromium(emu: EvalEmu, tmp_path: Path) -> None:
     from eval_support import GROUND_TRUTH
 
-    manifest = emu.stack(slo=SLO, monitoring=GROUND_TRUTH)
+    baseline = tmp_path / "baseline.csv"
+    rows = instances(200)
+    baseline.write_text(
+        "x,color,label\n" + "".join(f"{r['x']},{r['color']},{int(r['x'] >= 0)}\n" for r in rows)
+    )
+    extra = (
+        f"      baseline: {{uri: {baseline}, format: csv, target_field: label}}\n"
+        "      outliers: {method: envelope, threshold: 0.1}\n"
+        "      output_drift: {threshold: 0.3}\n"
+    )
+    manifest = emu.stack(slo=SLO, monitoring=GROUND_TRUTH + extra)
     build_history(emu, manifest)
     text = emu.run("monitor", manifest, "--endpoint", "scores")
     assert text.exit_code == 0, text.output
     assert "feature profiles" in text.output
-    assert "6.15 (+3)" in text.output  # x moved up by 3 from one window to the next
+    # x moved up from one window to the next (shifted, and a quarter of it far out)
+    assert re.search(r"│ x\s+│\s+60 │\s+0 │\s+[0-9.]+ \(\+[0-9.]+\)", text.output), text.output
     assert "accuracy color=red" not in text.output  # alerts are listed by --alerts only
     page = tmp_path / "report.html"
     result = emu.run("monitor", manifest, "--endpoint", "scores", "--report", str(page))
@@ -68,6 +82,8 @@ def test_the_html_report_renders_in_headless_chromium(emu: EvalEmu, tmp_path: Pa
     assert dom.count('class="threshold"') >= 3
     assert "Service-level objectives" in dom and "p99_latency_ms" in dom
     assert "Outlier rate over time" in dom
+    assert "main · share of instances flagged as outliers" in dom
+    assert "output drift" in dom
     assert "Feature profiles over windows" in dom and "missing" in dom
     assert "Resources (measured by the emulator)" in dom
     assert "Monthly cost estimate" in dom

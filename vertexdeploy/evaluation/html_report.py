@@ -112,7 +112,9 @@ def _outliers(view: Overview) -> str:
                 + line_chart(
                     [(p.end, p.value) for p in s.points],
                     s.points[-1].threshold,
-                    title=f"{s.deployment} · {s.feature or 'outlier rate'}",
+                    title=f"{s.deployment} · share of instances flagged as outliers"
+                    if s.feature in ("", "*")
+                    else f"{s.deployment} · outliers · {s.feature}",
                 )
                 + "</figure>"
                 for s in rates
@@ -208,7 +210,7 @@ def _profiles(view: Overview) -> str:
         for feature, windows in sorted(by_feature.items()):
             for i, p in enumerate(windows[:PROFILE_WINDOWS]):
                 top = ", ".join(
-                    f"{escape(str(t[0] if isinstance(t, list | tuple) else t))}"
+                    _fmt(t[0] if isinstance(t, list | tuple) else t)
                     for t in (p.get("top_values") or [])[:3]
                 )
                 rows.append(
