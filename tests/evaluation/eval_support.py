@@ -105,7 +105,7 @@ class EvalEmu:
     def stack(
         self,
         *,
-        monitoring: str = GROUND_TRUTH,
+        monitoring: str | None = GROUND_TRUTH,
         slo: str = "",
         delay_s: float = 0.0,
         burn_s: float = 0.0,
@@ -122,7 +122,10 @@ class EvalEmu:
         (artifact / "scorer.py").write_text(source)
         (artifact / "model.joblib").write_bytes(b"unused: the predictor ignores it")
         path = self.workdir / "eval.yaml"
-        path.write_text(MANIFEST.format(artifact=artifact, slo=slo, monitoring=monitoring))
+        text = MANIFEST.format(artifact=artifact, slo=slo, monitoring=monitoring)
+        if monitoring is None:  # no monitoring block at all
+            text = text.split("    monitoring:")[0]
+        path.write_text(text)
         result = self.run("apply", "--auto-approve", str(path))
         assert result.exit_code == 0, result.output
         again = self.run("plan", "--detailed-exitcode", str(path))  # new fields read back

@@ -65,3 +65,12 @@ def test_a_healthy_model_meets_its_objectives_and_its_resources_are_measured(
     assert use["deployment"] == "main"
     assert use["cpu_seconds"] >= 0.1
     assert use["resident_bytes"] >= 40 * 2**20
+
+
+def test_an_endpoint_with_objectives_and_no_monitoring_block_is_monitored(emu: EvalEmu) -> None:
+    manifest = emu.stack(monitoring=None, slo=LOOSE)
+    emu.predict(instances(4), batch=2)
+    result = emu.run("monitor", manifest, "--endpoint", "scores")
+    assert result.exit_code == 0, result.output
+    assert "service-level objectives" in result.output
+    assert "no monitoring results yet" not in result.output
