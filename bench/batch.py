@@ -7,7 +7,7 @@ google-cloud-storage, and runs BatchPredictionJobs through the GAPIC JobServiceC
 polling each to its end. Raw: in this process, the same file read, ``json.loads`` per line
 and ``model.predict`` in batches of the same size, measured before and after the job (the
 ratio uses their mean). Memory: VmRSS summed over the emulator and every process below it
-(its batch and compute processes, serving workers), sampled every 10 ms, against the same
+(its batch and compute processes, serving workers), sampled every 20 ms, against the same
 sum idle; for 250k and 1M rows, to show it does not follow the input. Online: see
 batch_online.py.
 

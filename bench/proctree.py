@@ -2,10 +2,11 @@
 
 The emulator runs batch jobs (and may serve) in child processes, so its own VmRSS says
 little; ``TreeSampler`` sums VmRSS over the tree every ``interval`` seconds (the peak of
-that sum is the tree's high-water mark, to the sampling interval) and keeps each
+that sum is the tree's high-water mark, to the sampling interval; the tree itself is
+re-read every 0.1 s, as walking /proc costs more than the samples) and keeps each
 process's VmHWM as last seen (their sum is an upper bound: the peaks need not coincide).
 A VmRSS sum counts a shared library once per process that maps it; the PSS sum (every
-5th sample) splits shared pages between their processes: the memory the tree really holds.
+10th sample) splits shared pages between their processes: the memory the tree really holds.
 It also sums the CPU seconds of processes whose command line contains ``cpu_match``.
 """
 
@@ -86,12 +87,14 @@ def cmdline(pid: int) -> str:
 class TreeSampler(threading.Thread):
     """Samples the tree below ``root`` until ``stop()``."""
 
-    def __init__(self, root: int, cpu_match: str = "", interval: float = 0.01) -> None:
+    def __init__(self, root: int, cpu_match: str = "", interval: float = 0.02) -> None:
         super().__init__(daemon=True)
         self.root, self.cpu_match, self.interval = root, cpu_match, interval
         self.peak_sum_kb = 0
         self.peak_pss_sum_kb = 0
         self._samples = 0
+        self._pids: list[int] = []
+        self.rescan_every = max(1, round(0.1 / interval))  # look for new processes every 0.1 s
         self.hwm: dict[int, int] = {}
         self.peak_rss: dict[int, int] = {}
         self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (first seen, last seen)
@@ -105,12 +108,14 @@ class TreeSampler(threading.Thread):
             time.sleep(self.interval)
 
     def sample(self) -> None:
-        pids = descendants(self.root)
+        if self._samples % self.rescan_every == 0 or not self._pids:
+            self._pids = descendants(self.root)  # the walk over /proc is the costly part
+        pids = [p for p in self._pids if _stat(p) is not None]
         self.max_processes = max(self.max_processes, len(pids))
         rss = {p: rss_kb(p) for p in pids}
         self.peak_sum_kb = max(self.peak_sum_kb, sum(rss.values()))
         self._samples += 1
-        if self._samples % 5 == 1:  # smaps_rollup costs more to read: every 5th sample
+        if self._samples % 10 == 1:  # smaps_rollup costs more to read: every 10th sample
             self.peak_pss_sum_kb = max(self.peak_pss_sum_kb, sum(pss_kb(p) for p in pids))
         for pid in pids:
             self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss[pid])
