@@ -115,9 +115,14 @@ def previous_references(ctx: ModelContext, prev: Window) -> dict[str, S.Streamin
     exprs = ctx.exprs(prev)
     out: dict[str, S.StreamingDistance] = {}
     numeric: dict[str, S.StreamingDistance] = {}
+    deciles = prev.quantiles_many(
+        {f: exprs[f] for f in ctx.features if ctx.kinds[f] == S.NUMERIC},
+        DECILES,
+        prev.counts.instances,
+    )
     for f in ctx.features:
         if ctx.kinds[f] == S.NUMERIC:
-            qs = prev.quantiles(exprs[f], DECILES, prev.counts.instances)
+            qs = deciles[f]
             if qs:
                 edges = np.unique(np.asarray(qs, dtype=float))
                 numeric[f] = S.StreamingDistance(S.NUMERIC, 0, edges)

@@ -7,9 +7,12 @@ features only when they have at most ``TOP_NUMERIC_DISTINCT`` distinct values), 
 numeric features ``mean``, ``std`` (population, as numpy's default), ``min``, ``max`` and
 ``quantiles`` at ``QUANTILES`` (linear interpolation, as numpy's default).
 
-Each feature is one DuckDB query over one column, so memory follows one column of the
-window; above ``window.EXACT_LIMIT`` values, quantiles come from a reservoir sample and the
-distinct count from HyperLogLog (``approximate`` says so).
+Up to ``EXACT_ROWS`` instances in the window, each numeric feature is one exact DuckDB
+query (memory: one column). Above it, one query covers every numeric feature with bounded
+aggregates: quantiles from a t-digest (``approx_quantile``) and the distinct count from
+HyperLogLog, so memory does not grow with the window (``approximate`` says so; count,
+missing rate, mean, std, min and max stay exact). Categorical features are exact: one
+hash aggregate each, shared with skew and drift.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from vertexdeploy.emulator.monitoring.window import EXACT_LIMIT, RESERVOIR, Wind
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 TOP_K = 5
 TOP_NUMERIC_DISTINCT = 50
+EXACT_ROWS = 200_000
 
 
 @dataclass
@@ -98,4 +102,51 @@ def profile_feature(window: Window, feature: str, index: int, kind: str) -> Prof
 
 
 def profile_window(window: Window, features: list[str], kinds: dict[str, str]) -> list[Profile]:
-    return [profile_feature(window, f, i, kinds[f]) for i, f in enumerate(features)]
+    if window.counts.instances <= EXACT_ROWS:
+        return [profile_feature(window, f, i, kinds[f]) for i, f in enumerate(features)]
+    numeric = [(i, f) for i, f in enumerate(features) if kinds[f] == S.NUMERIC]
+    bounded = dict(profile_numeric_bounded(window, numeric))
+    return [
+        bounded[f] if f in bounded else profile_feature(window, f, i, kinds[f])
+        for i, f in enumerate(features)
+    ]
+
+
+def profile_numeric_bounded(
+    window: Window, features: list[tuple[int, str]]
+) -> list[tuple[str, Profile]]:
+    """Every numeric feature of a large window in one scan, with bounded aggregates."""
+    if not features:
+        return []
+    total = window.counts.instances
+    qs = "[" + ", ".join(repr(q) for q in QUANTILES) + "]"
+    exprs = [window.expr(f, i, S.NUMERIC) for i, f in features]
+    cols = ", ".join(
+        f"CASE WHEN isfinite(v{k}) THEN v{k} END AS v{k}" for k in range(len(features))
+    )
+    aggs = ", ".join(
+        f"count(v{k}), avg(v{k}), stddev_pop(v{k}), min(v{k}), max(v{k}), "
+        f"approx_quantile(v{k}, {qs}), approx_count_distinct(v{k})"
+        for k in range(len(features))
+    )
+    inner = ", ".join(f"{e} AS v{k}" for k, e in enumerate(exprs))
+    row = window.con.execute(
+        f"SELECT {aggs} FROM (SELECT {cols} FROM (SELECT {inner} FROM {window.name} "
+        "WHERE fmt IN ('list', 'dict')))"
+    ).fetchall()[0]
+    out = []
+    for k, (_i, f) in enumerate(features):
+        count, mean, std, lo, hi, quant, distinct = row[7 * k : 7 * k + 7]
+        prof = Profile(
+            f,
+            S.NUMERIC,
+            int(count),
+            (total - int(count)) / total if total else 0.0,
+            int(distinct or 0),
+            approximate=True,
+        )
+        if count:
+            prof.mean, prof.std, prof.min, prof.max = float(mean), float(std), float(lo), float(hi)
+            prof.quantiles = {repr(q): float(v) for q, v in zip(QUANTILES, quant, strict=False)}
+        out.append((f, prof))
+    return out

@@ -190,6 +190,33 @@ class Window:
         ).fetchall()[0]
         return [float(x) for x in (row[0] if row and row[0] is not None else [])]
 
+    def quantiles_many(
+        self, exprs: dict[str, str], qs: Sequence[float], n_values: int, per_query: int = 5
+    ) -> dict[str, list[float]]:
+        """``quantiles`` of several features, ``per_query`` of them per scan (memory: that
+        many columns of the window at most)."""
+        q = "[" + ", ".join(repr(float(x)) for x in qs) + "]"
+        names = list(exprs)
+        out: dict[str, list[float]] = {}
+        for start in range(0, len(names), per_query):
+            group = names[start : start + per_query]
+            agg = ", ".join(
+                f"quantile_cont(v{k}, {q})"
+                if n_values <= EXACT_LIMIT
+                else f"reservoir_quantile(v{k}, {q}, {RESERVOIR})"
+                for k in range(len(group))
+            )
+            inner = ", ".join(
+                f"CASE WHEN isfinite({exprs[n]}) THEN {exprs[n]} END AS v{k}"
+                for k, n in enumerate(group)
+            )
+            row = self.con.execute(
+                f"SELECT {agg} FROM (SELECT {inner} FROM {self.name} WHERE fmt IN ('list', 'dict'))"
+            ).fetchall()[0]
+            for n, values in zip(group, row, strict=True):
+                out[n] = [float(x) for x in (values or [])]
+        return out
+
     def sample_rows(self, exprs: dict[str, str], limit: int) -> list[dict[str, Any]]:
         """At most ``limit`` instances evenly spread in log order (as ``stats.sample_rows``)."""
         n = self.counts.instances
