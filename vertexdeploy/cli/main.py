@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "rollback": "vertexdeploy.cli.promote_cmd:rollback",
     "force-unlock": "vertexdeploy.cli.lock_cmd:force_unlock",
     "monitor": "vertexdeploy.cli.monitor_cmd:monitor",
+    "feedback": "vertexdeploy.cli.feedback_cmd:feedback_cmd",
     "emulator": "vertexdeploy.cli.emulator_cmd:emulator_group",
 }
 

@@ -3,11 +3,14 @@
 Concurrent callers' instances are coalesced into one model call run on the model's own
 worker thread; each caller gets its own rows back. Policy:
 
-* worker idle and exactly one request waiting -> dispatch it now (no added latency at
-  concurrency 1);
-* otherwise take what is waiting, up to `max_batch_size` rows, and if the batch is not full
-  wait for more until the oldest waiting request is `max_wait_ms` old. While a batch runs,
-  new requests accumulate, so under load batches form without any waiting at all.
+* the batch to wait for is the size recent model calls have had (a moving average): at
+  concurrency 1 that is one row, so a lone request is dispatched at once (no added latency);
+* with more waiting, or when recent calls were larger, wait for that many rows (at most
+  `max_batch_size`) until the oldest waiting request is `max_wait_ms` old, then dispatch what
+  is there. Under a steady closed-loop load the callers' next requests arrive a little
+  apart after their answers: waiting for the usual batch runs them in one call instead of a
+  call for the first to arrive and another for the rest, and stops waiting as soon as they
+  are all there. While a batch runs, new requests accumulate without any waiting at all.
 
 A failed batch that failed on input is retried caller by caller, so one bad request does not
 fail its neighbours. A bounded queue sheds load with `OverloadedError` (429).
@@ -77,6 +80,7 @@ class DynamicBatcher:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._usual_rows = 1.0  # moving average of rows per model call
 
     @property
     def queued(self) -> int:
@@ -117,16 +121,17 @@ class DynamicBatcher:
                     return
                 wake.clear()
                 await wake.wait()
-            if len(self._queue) > 1 and self.max_wait > 0:
-                await self._fill(wake)
+            target = min(self.max_batch_size, max(2, round(self._usual_rows)))
+            if self.max_wait > 0 and (len(self._queue) > 1 or self._usual_rows >= 1.5):
+                await self._fill(wake, target)
             batch = self._take()
             if batch:
                 await self._execute(loop, batch)
 
-    async def _fill(self, wake: asyncio.Event) -> None:
-        """Wait for a fuller batch, until the oldest request has waited `max_wait`."""
+    async def _fill(self, wake: asyncio.Event, target: int) -> None:
+        """Wait for ``target`` rows, until the oldest request has waited `max_wait`."""
         deadline = self._queue[0].enqueued + self.max_wait
-        while self._queued_rows() < self.max_batch_size:
+        while self._queued_rows() < target:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -158,6 +163,7 @@ class DynamicBatcher:
         self.stats.model_calls += 1
         self.stats.rows += len(rows)
         self.stats.max_batch_rows = max(self.stats.max_batch_rows, len(rows))
+        self._usual_rows += 0.2 * (len(rows) - self._usual_rows)
         try:
             out = await loop.run_in_executor(self._executor, self._call, rows)
         except PredictionInputError as exc:

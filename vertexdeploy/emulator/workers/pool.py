@@ -202,10 +202,10 @@ class WorkerPool:
     async def settle(self) -> None:
         """Send every endpoint changed since the last settle to every worker; return once
         all have applied it."""
+        if not self._dirty and (self._lock is None or not self._lock.locked()):
+            return  # nothing changed: the common case, on every API call
         self.bind()
         assert self._lock is not None
-        if not self._dirty and not self._lock.locked():
-            return
         async with self._lock:
             names, self._dirty = sorted(self._dirty), set()
             if names:
