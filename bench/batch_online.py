@@ -3,8 +3,10 @@ model, with and without a batch job, from a bounded load generator in its own pr
 
 wrk (``-c 16``, when installed) or else ``python bench/batch_online.py load ...``: 16
 keep-alive connections, each sending its next request when the last one answered. The
-batch job's core share is the CPU seconds its processes used in the window over
-(window x cores); the target is that online throughput drops by at most that share.
+batch job's core share is the CPU seconds its processes used in the windows over
+(windows x cores); the target is that online throughput drops by at most that share.
+Runs interleave (alone, with a job, alone, ...) and medians are compared, as the machine
+may be shared.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,32 +142,39 @@ def measure(
     start_batch: Any,
     stop_batch: Any,
     seconds: float,
+    rounds: int,
 ) -> dict[str, Any]:
-    """Online req/s alone, with a batch job running, and alone again; the batch's core share."""
+    """Online req/s alone and with a batch job running, interleaved (alone, with, ...,
+    alone); medians of each; the batch job's core share over the windows it ran in."""
     target = f"{url}/v1/{endpoint}:predict"
     load(target, token, 2)  # warm-up: model loaded, connections made
-    alone = load(target, token, seconds)
-    start_batch()
-    sampler = TreeSampler(emulator_pid, cpu_match="vertexdeploy.emulator.batch_", interval=0.1)
-    sampler.start()
-    start = time.monotonic()
-    during = load(target, token, seconds)
-    window = time.monotonic() - start
-    sampler.stop()
-    still_running = stop_batch()
-    after = load(target, token, seconds)
+    alone, during, cpu_s, window_s, whole = [load(target, token, seconds)], [], 0.0, 0.0, True
+    for _ in range(rounds):
+        start_batch()
+        sampler = TreeSampler(emulator_pid, cpu_match="vertexdeploy.emulator.batch_", interval=0.1)
+        sampler.start()
+        start = time.monotonic()
+        during.append(load(target, token, seconds))
+        window_s += time.monotonic() - start
+        sampler.stop()
+        cpu_s += sampler.cpu_seconds()
+        whole = stop_batch() and whole
+        alone.append(load(target, token, seconds))
     cores = len(os.sched_getaffinity(0))
-    share = sampler.cpu_seconds() / (window * cores)
-    baseline = (alone["req_per_s"] + after["req_per_s"]) / 2
-    drop = 1 - during["req_per_s"] / baseline if baseline else 0.0
+    share = cpu_s / (window_s * cores)
+    baseline = statistics.median(r["req_per_s"] for r in alone)
+    with_batch = statistics.median(r["req_per_s"] for r in during)
+    drop = 1 - with_batch / baseline if baseline else 0.0
     return {
         "concurrency": CONCURRENCY,
-        "window_s": round(window, 2),
-        "alone_before": alone,
-        "with_batch": during,
-        "alone_after": after,
-        "batch_job_ran_the_whole_window": still_running,
-        "batch_cpu_s_in_window": round(sampler.cpu_seconds(), 2),
+        "tool": alone[0]["tool"],
+        "window_s": seconds,
+        "alone_runs": alone,
+        "with_batch_runs": during,
+        "alone_median_req_per_s": baseline,
+        "with_batch_median_req_per_s": with_batch,
+        "batch_job_ran_every_whole_window": whole,
+        "batch_cpu_s_in_windows": round(cpu_s, 2),
         "cores": cores,
         "batch_core_share": round(share, 3),
         "online_drop": round(drop, 3),
