@@ -157,6 +157,7 @@ class LocalLogStore:
         spill = self.root / ".spill"  # where an aggregate over the limit spills (private)
         con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")  # never print on the emulator's stdout
         return con
 
     @contextlib.contextmanager

@@ -5,14 +5,14 @@ Two methods (the manifest's ``monitoring.outliers.method``):
 * ``isolation_forest`` (default): scikit-learn's IsolationForest (100 trees, fixed seed) on
   the baseline. Numeric features as they are (a missing value becomes the baseline median);
   a categorical feature as its category's share in the baseline (an unseen category is 0).
-  The cut-off is the baseline's own ``BASELINE_RATE`` quantile of scores (on an even
-  sample of ``CALIBRATION_ROWS`` baseline rows), so about 1% of baseline-like traffic is
-  flagged and the percentage moves with what is new. A forest cannot tell how far beyond
-  the training range a value lies (past its edge every value scores alike), so an instance
-  outside the envelope below is an outlier too. Scoring costs ~4 us an instance, so a
-  window of more than ``SAMPLE`` instances is scored on an even sample of about ``SAMPLE``
-  of them (by a hash of the request id; the standard error of the percentage stays under
-  0.1 point).
+  Fitted on an even sample of at most ``FIT_ROWS`` baseline rows (each tree draws 256
+  of them anyway). The cut-off is their ``BASELINE_RATE`` quantile of scores, so about 1%
+  of baseline-like traffic is flagged and the percentage moves with what is new. A forest
+  cannot tell how far beyond the training range a value lies (past its edge every value
+  scores alike), so an instance outside the envelope below is an outlier too. Scoring
+  costs ~4 us an instance, so a window of more than ``SAMPLE`` instances is scored on an
+  even sample of about ``SAMPLE`` of them (by a hash of the request id; the standard error
+  of the percentage stays under 0.1 point).
 * ``envelope`` (no model; every instance): a numeric value is out when outside
   ``[min(P0.1, Q1 - 3 IQR), max(P99.9, Q3 + 3 IQR)]`` of the baseline, a categorical one
   when the baseline never had its category; an instance is an outlier when any of its
@@ -41,7 +41,7 @@ METHODS = (ISOLATION_FOREST, ENVELOPE)
 BASELINE_RATE = 0.01
 SAMPLE = 50_000
 DEFAULT_THRESHOLD = 0.05
-CALIBRATION_ROWS = 20_000
+FIT_ROWS = 20_000
 
 
 @dataclass
@@ -133,10 +133,11 @@ def fit(method: str, baseline: Baseline) -> OutlierModel | None:
     if method == ISOLATION_FOREST:
         from sklearn.ensemble import IsolationForest
 
-        x = model.matrix(cols)
+        # each tree sees 256 rows, so an even sample of the baseline fits the same forest
+        step = max(1, baseline.size // FIT_ROWS)
+        x = model.matrix({f: c[::step] for f, c in cols.items()})
         model.forest = IsolationForest(n_estimators=100, random_state=0).fit(x)
-        calibrate = x[:: max(1, len(x) // CALIBRATION_ROWS)]  # an even sample is enough
-        model.cutoff = float(np.quantile(model.forest.score_samples(calibrate), BASELINE_RATE))
+        model.cutoff = float(np.quantile(model.forest.score_samples(x), BASELINE_RATE))
     return model
 
 
