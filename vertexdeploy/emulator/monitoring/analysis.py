@@ -125,8 +125,6 @@ def analyse(
     ctx = M.ModelContext(
         endpoint, dm_id, features, kinds, cur, baseline, predict if want_attr else None, notes
     )
-    profiles = M.profiles_of(ctx)
-    ctx.fills = M.fills_from(ctx, profiles)
     base = dict(
         job=str(job["name"]),
         deployed_model_id=dm_id,
@@ -171,7 +169,9 @@ def analyse(
             notes.append(f"deployed model {dm_id}: no reference predictions; output drift skipped")
         else:
             output = OD.Accumulator(ref_out)
-    M.one_pass(ctx, skew, drift, counter, output)
+    samples = M.one_pass(ctx, skew, drift, counter, output)
+    profiles = M.profiles_of(ctx, samples)
+    ctx.fills = M.fills_from(ctx, profiles)
     out: list[Stat] = []
     current_attr: dict[str, float] | None = None
     if want_attr:

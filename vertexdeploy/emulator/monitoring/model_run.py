@@ -20,7 +20,12 @@ from vertexdeploy.emulator.monitoring import outliers as OL
 from vertexdeploy.emulator.monitoring import output_drift as OD
 from vertexdeploy.emulator.monitoring import stats as S
 from vertexdeploy.emulator.monitoring.data import Baseline, instance_row, to_instance
-from vertexdeploy.emulator.monitoring.profiling import Profile, profile_window
+from vertexdeploy.emulator.monitoring.profiling import (
+    EXACT_ROWS,
+    QUANTILE_SAMPLE,
+    Profile,
+    profile_window,
+)
 from vertexdeploy.emulator.monitoring.results import Stat
 from vertexdeploy.emulator.monitoring.window import Window
 
@@ -188,14 +193,21 @@ def one_pass(
     drift: dict[str, S.StreamingDistance],
     outliers: OL.OutlierCounter | None,
     output: OD.Accumulator | None,
-) -> None:
-    """Numeric features and scores: one chunked pass over the window feeds every
-    histogram. Categories: one DuckDB count per feature, shared by skew and drift."""
+) -> dict[str, np.ndarray] | None:
+    """Numeric features and scores: one chunked pass over the window feeds every histogram
+    (and, for a large window, the even value samples its profiles' quantiles come from).
+    Categories: one DuckDB count per feature, shared by skew, drift and profiles."""
     exprs = ctx.exprs(ctx.cur)
-    numeric = {f"f:{f}": exprs[f] for f in ctx.features if ctx.kinds[f] == S.NUMERIC}
-    numeric = {k: e for k, e in numeric.items() if k[2:] in skew or k[2:] in drift}
+    large = ctx.cur.counts.instances > EXACT_ROWS
+    wanted = [
+        f for f in ctx.features if ctx.kinds[f] == S.NUMERIC and (large or f in skew or f in drift)
+    ]
+    numeric = {f"f:{f}": exprs[f] for f in wanted}
     if output is not None and output.ref.kind == S.NUMERIC:
         numeric["pred_num"] = "pred_num"
+    step = max(1, ctx.cur.counts.instances // QUANTILE_SAMPLE)
+    seen = 0
+    parts: dict[str, list[np.ndarray]] = {f: [] for f in wanted} if large else {}
     for chunk in ctx.cur.chunks(numeric):
         for f, acc in skew.items():
             if acc.kind == S.NUMERIC:
@@ -205,6 +217,10 @@ def one_pass(
                 acc.add(chunk[f"f:{f}"])
         if output is not None and "pred_num" in chunk:
             output.add_numbers(chunk["pred_num"])
+        n = len(next(iter(chunk.values())))
+        for f, kept in parts.items():
+            kept.append(chunk[f"f:{f}"][(-seen) % step :: step].copy())  # not a view
+        seen += n
     for accs in (skew, drift):
         for f, acc in accs.items():
             if acc.kind == S.CATEGORICAL:
@@ -213,7 +229,8 @@ def one_pass(
         output.labels = ctx.cur.category_counts("pred_label")
     if outliers is not None:
         outliers.count(ctx.cur, exprs)
+    return {f: np.concatenate(v) if v else np.zeros(0) for f, v in parts.items()} if large else None
 
 
-def profiles_of(ctx: ModelContext) -> list[Profile]:
-    return profile_window(ctx.cur, ctx.features, ctx.kinds)
+def profiles_of(ctx: ModelContext, samples: dict[str, np.ndarray] | None) -> list[Profile]:
+    return profile_window(ctx.cur, ctx.features, ctx.kinds, samples)

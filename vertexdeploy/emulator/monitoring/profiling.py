@@ -8,17 +8,19 @@ numeric features ``mean``, ``std`` (population, as numpy's default), ``min``, ``
 ``quantiles`` at ``QUANTILES`` (linear interpolation, as numpy's default).
 
 Up to ``EXACT_ROWS`` instances in the window, each numeric feature is one exact DuckDB
-query (memory: one column). Above it, one query covers every numeric feature with bounded
-aggregates: quantiles from a t-digest (``approx_quantile``) and the distinct count from
-HyperLogLog, so memory does not grow with the window (``approximate`` says so; count,
-missing rate, mean, std, min and max stay exact). Categorical features are exact: one
-hash aggregate each, shared with skew and drift.
+query (memory: one column). Above it, memory must not grow with the window: one query
+covers every numeric feature's count, mean, std, min and max (exact) and distinct count
+(HyperLogLog), and quantiles come from an even sample of at most ``QUANTILE_SAMPLE``
+values per feature taken during the run's one pass over the window (``approximate`` says
+so). Categorical features are exact: one hash aggregate each, shared with skew and drift.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from vertexdeploy.emulator.monitoring import stats as S
 from vertexdeploy.emulator.monitoring.window import EXACT_LIMIT, RESERVOIR, Window
@@ -27,6 +29,7 @@ QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 TOP_K = 5
 TOP_NUMERIC_DISTINCT = 50
 EXACT_ROWS = 200_000
+QUANTILE_SAMPLE = 100_000
 
 
 @dataclass
@@ -101,11 +104,18 @@ def profile_feature(window: Window, feature: str, index: int, kind: str) -> Prof
     )
 
 
-def profile_window(window: Window, features: list[str], kinds: dict[str, str]) -> list[Profile]:
-    if window.counts.instances <= EXACT_ROWS:
+def profile_window(
+    window: Window,
+    features: list[str],
+    kinds: dict[str, str],
+    samples: dict[str, np.ndarray] | None = None,
+) -> list[Profile]:
+    """Every feature's profile; ``samples`` (numeric feature -> even sample of its values)
+    are needed above ``EXACT_ROWS`` instances."""
+    if window.counts.instances <= EXACT_ROWS or samples is None:
         return [profile_feature(window, f, i, kinds[f]) for i, f in enumerate(features)]
     numeric = [(i, f) for i, f in enumerate(features) if kinds[f] == S.NUMERIC]
-    bounded = dict(profile_numeric_bounded(window, numeric))
+    bounded = dict(profile_numeric_bounded(window, numeric, samples))
     return [
         bounded[f] if f in bounded else profile_feature(window, f, i, kinds[f])
         for i, f in enumerate(features)
@@ -113,20 +123,20 @@ def profile_window(window: Window, features: list[str], kinds: dict[str, str]) -
 
 
 def profile_numeric_bounded(
-    window: Window, features: list[tuple[int, str]]
+    window: Window, features: list[tuple[int, str]], samples: dict[str, np.ndarray]
 ) -> list[tuple[str, Profile]]:
-    """Every numeric feature of a large window in one scan, with bounded aggregates."""
+    """Every numeric feature of a large window: one scan of bounded aggregates, and
+    quantiles of the even samples."""
     if not features:
         return []
     total = window.counts.instances
-    qs = "[" + ", ".join(repr(q) for q in QUANTILES) + "]"
     exprs = [window.expr(f, i, S.NUMERIC) for i, f in features]
     cols = ", ".join(
         f"CASE WHEN isfinite(v{k}) THEN v{k} END AS v{k}" for k in range(len(features))
     )
     aggs = ", ".join(
         f"count(v{k}), avg(v{k}), stddev_pop(v{k}), min(v{k}), max(v{k}), "
-        f"approx_quantile(v{k}, {qs}), approx_count_distinct(v{k})"
+        f"approx_count_distinct(v{k})"
         for k in range(len(features))
     )
     inner = ", ".join(f"{e} AS v{k}" for k, e in enumerate(exprs))
@@ -136,7 +146,7 @@ def profile_numeric_bounded(
     ).fetchall()[0]
     out = []
     for k, (_i, f) in enumerate(features):
-        count, mean, std, lo, hi, quant, distinct = row[7 * k : 7 * k + 7]
+        count, mean, std, lo, hi, distinct = row[6 * k : 6 * k + 6]
         prof = Profile(
             f,
             S.NUMERIC,
@@ -145,8 +155,13 @@ def profile_numeric_bounded(
             int(distinct or 0),
             approximate=True,
         )
+        sample = samples.get(f, np.zeros(0))
+        sample = sample[np.isfinite(sample)]
         if count:
             prof.mean, prof.std, prof.min, prof.max = float(mean), float(std), float(lo), float(hi)
-            prof.quantiles = {repr(q): float(v) for q, v in zip(QUANTILES, quant, strict=False)}
+        if sample.size:
+            values = np.quantile(sample, QUANTILES)
+            values[0], values[-1] = prof.min, prof.max  # the ends are known exactly
+            prof.quantiles = {repr(q): float(v) for q, v in zip(QUANTILES, values, strict=True)}
         out.append((f, prof))
     return out
