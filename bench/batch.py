@@ -331,11 +331,12 @@ def markdown(result: dict[str, Any]) -> str:
         ),
     ]
     table = "\n".join(rows)
+    sched = " under SCHED_IDLE" if result["batch_sched_idle"] else ""
     return f"""# Batch prediction benchmark
 
 `{result["command"]}` on {result["machine"]}, {result["cores"]} cores, Python {result["python"]};
 {result["model"]}, batch size {result["batch_size"]}, {result["batch_processes"]} compute
-processes per job at nice +{result["batch_nice"]}. Load average (1, 5, 15 min) before
+processes per job at nice +{result["batch_nice"]}{sched}. Load average (1, 5, 15 min) before
 {result["load_average_1_5_15"]["before"]}, after {result["load_average_1_5_15"]["after"]}:
 the machine is shared, and a load above 0 slows the niced job more than the raw baseline.
 
@@ -362,7 +363,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "batch.json")
     args = parser.parse_args()
-    from vertexdeploy.emulator.batch_child import NICE_ENV, nice, processes
+    from vertexdeploy.emulator.batch_child import NICE_ENV, nice, processes, sched_idle
 
     if args.batch_nice is not None:
         os.environ[NICE_ENV] = str(args.batch_nice)  # the emulator started below inherits it
@@ -417,6 +418,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "batch_processes": processes(),
         "batch_nice": nice(),
+        "batch_sched_idle": sched_idle(),
         "load_average_1_5_15": {
             "before": [round(x, 2) for x in load_before],
             "after": [round(x, 2) for x in os.getloadavg()],

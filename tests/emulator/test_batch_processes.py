@@ -144,6 +144,8 @@ def test_a_job_runs_in_its_own_lower_priority_processes_which_end_with_it(
         assert alive(pid)
         assert "vertexdeploy.emulator.batch_" in Path(f"/proc/{pid}/cmdline").read_text()
         assert os.getpriority(os.PRIO_PROCESS, pid) > own  # serving keeps the CPU first
+        if hasattr(os, "SCHED_IDLE"):  # and preempts them the moment it wakes
+            assert os.sched_getscheduler(pid) == os.SCHED_IDLE
 
     clients.jobs.cancel_batch_prediction_job(name=name)
     done = wait(clients, name)

@@ -33,6 +33,7 @@ import vertexdeploy
 PROCESSES_ENV = "VERTEXDEPLOY_BATCH_PROCESSES"
 NICE_ENV = "VERTEXDEPLOY_BATCH_NICE"
 NICE = 10  # by default batch runs this much below the emulator's CPU priority
+SCHED_ENV = "VERTEXDEPLOY_BATCH_SCHED"
 
 _lock = threading.Lock()
 _live: dict[str, tuple[subprocess.Popen[bytes], list[int]]] = {}
@@ -62,6 +63,16 @@ def nice() -> int:
     if not 0 <= value <= 19:
         raise ValueError(f"{NICE_ENV}={given!r}: expected a whole number 0-19")
     return value
+
+
+def sched_idle() -> bool:
+    """Whether the job's processes run under Linux's SCHED_IDLE (the default where there is
+    one; ``VERTEXDEPLOY_BATCH_SCHED=normal`` turns it off): any serving thread that wakes
+    preempts them at once, where nice alone lets a batch process finish its time slice."""
+    given = os.environ.get(SCHED_ENV, "idle").strip().lower() or "idle"
+    if given not in ("idle", "normal"):
+        raise ValueError(f"{SCHED_ENV}={given!r}: expected idle or normal")
+    return given == "idle" and hasattr(os, "SCHED_IDLE")
 
 
 def pids(job_name: str) -> list[int]:

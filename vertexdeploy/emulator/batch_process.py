@@ -4,8 +4,8 @@ order, and tells the emulator how far it got. The emulator never runs a job's ro
 
 ``python -m vertexdeploy.emulator.batch_process`` is started by batch_runner.py with the
 job as one JSON line on stdin (see ``batch_runner._job_spec``). It lowers its own CPU
-priority (``os.nice``; its compute processes inherit it) so online serving keeps the cores
-it needs. Protocol, one JSON line each on stdout::
+priority (``os.nice``, and SCHED_IDLE on Linux; its compute processes inherit both) so
+online serving keeps the cores it needs. Protocol, one JSON line each on stdout::
 
     {"workers": [pid, ...]}           its compute processes, once started
     {"ok": n, "failed": n}            progress: rows done so far (rate-limited, and at the end)
@@ -323,6 +323,8 @@ def main() -> None:
     os.dup2(2, 1)  # print() from a model (or anything else) goes to the log
     spec, early = _read_spec()
     os.nice(spec["nice"])
+    if spec.get("sched_idle"):  # before any thread or child: both inherit it
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     job = Job(spec)
     clean = False
     try:

@@ -331,6 +331,7 @@ def _job_spec(
         "out_dir": out_dir,
         "processes": batch_child.processes(),
         "nice": batch_child.nice(),
+        "sched_idle": batch_child.sched_idle(),
         "progress_s": PROGRESS_S,
     }
 
