@@ -148,18 +148,29 @@ def measure(
     alone); medians of each; the batch job's core share over the windows it ran in."""
     target = f"{url}/v1/{endpoint}:predict"
     load(target, token, 2)  # warm-up: model loaded, connections made
-    alone, during, cpu_s, window_s, whole = [load(target, token, seconds)], [], 0.0, 0.0, True
-    for _ in range(rounds):
-        start_batch()
-        sampler = TreeSampler(emulator_pid, cpu_match="vertexdeploy.emulator.batch_", interval=0.1)
+
+    def window() -> tuple[dict[str, Any], float, float]:
+        """One load window, the batch processes' CPU sampled alike with or without a job
+        (the sampler's own cost lands on both sides)."""
+        sampler = TreeSampler(
+            emulator_pid, cpu_match="vertexdeploy.emulator.batch_", interval=0.1, rescan_s=1.0
+        )
         sampler.start()
         start = time.monotonic()
-        during.append(load(target, token, seconds))
-        window_s += time.monotonic() - start
+        result = load(target, token, seconds)
+        elapsed = time.monotonic() - start
         sampler.stop()
-        cpu_s += sampler.cpu_seconds()
+        return result, elapsed, sampler.cpu_seconds()
+
+    alone, during, cpu_s, window_s, whole = [window()[0]], [], 0.0, 0.0, True
+    for _ in range(rounds):
+        start_batch()
+        result, elapsed, cpu = window()
+        during.append(result)
+        window_s += elapsed
+        cpu_s += cpu
         whole = stop_batch() and whole
-        alone.append(load(target, token, seconds))
+        alone.append(window()[0])
     cores = len(os.sched_getaffinity(0))
     share = cpu_s / (window_s * cores)
     baseline = statistics.median(r["req_per_s"] for r in alone)

@@ -87,14 +87,16 @@ def cmdline(pid: int) -> str:
 class TreeSampler(threading.Thread):
     """Samples the tree below ``root`` until ``stop()``."""
 
-    def __init__(self, root: int, cpu_match: str = "", interval: float = 0.02) -> None:
+    def __init__(
+        self, root: int, cpu_match: str = "", interval: float = 0.02, rescan_s: float = 0.1
+    ) -> None:
         super().__init__(daemon=True)
         self.root, self.cpu_match, self.interval = root, cpu_match, interval
         self.peak_sum_kb = 0
         self.peak_pss_sum_kb = 0
         self._samples = 0
         self._pids: list[int] = []
-        self.rescan_every = max(1, round(0.1 / interval))  # look for new processes every 0.1 s
+        self.rescan_every = max(1, round(rescan_s / interval))  # look for new processes
         self.hwm: dict[int, int] = {}
         self.peak_rss: dict[int, int] = {}
         self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (first seen, last seen)
