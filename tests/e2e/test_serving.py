@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import threading
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from google.oauth2.credentials import Credentials
 
 from vertexdeploy.cli.main import cli
 from vertexdeploy.emulator.auth import auth_headers
+from vertexdeploy.emulator.monitoring.logstore import LocalLogStore
 from vertexdeploy.emulator.server import EmulatorServer
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.9, 3.0, 5.1, 1.8]]
@@ -177,10 +177,9 @@ def test_sampled_requests_are_logged_once_and_survive_a_restart(
         assert load.failures == []
     with EmulatorServer(data_dir):  # a restart on the same data dir
         pass
-    conn = sqlite3.connect(data_dir / "predictions.db")
-    try:
-        (logged,) = conn.execute("SELECT COUNT(DISTINCT request_id) FROM predictions").fetchone()
-        (rows,) = conn.execute("SELECT COUNT(*) FROM predictions").fetchone()
-    finally:
-        conn.close()
-    assert logged == rows == 300
+    with LocalLogStore(data_dir / "predictions").connect() as conn:
+        (logged, requests) = conn.execute(
+            "SELECT COUNT(DISTINCT request_id), COUNT(*) FILTER (WHERE instance_index <= 0) "
+            "FROM predictions"
+        ).fetchone()
+    assert logged == requests == 300

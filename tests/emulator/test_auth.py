@@ -283,7 +283,7 @@ def test_data_dir_is_0700_and_its_files_0600_whatever_the_umask(tmp_path: Path) 
     finally:
         os.umask(old)
     assert {"state.db", TOKEN_FILE, "buckets/bkt/nested/dir/iris/model.joblib"} <= set(found)
-    assert any(name.startswith("predictions.db") for name in found)
+    assert any(name.startswith("predictions/") for name in found)  # the request log
     wrong = {
         name: oct(mode)
         for name, mode in found.items()

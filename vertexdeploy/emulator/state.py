@@ -15,6 +15,7 @@ from vertexdeploy.emulator.monitoring import schedule as monitoring_schedule
 from vertexdeploy.emulator.operations import Operations
 from vertexdeploy.emulator.private import private_data_dir
 from vertexdeploy.emulator.requestlog import RequestLog
+from vertexdeploy.emulator.serving import predictlog  # noqa: F401 - pyarrow, whole, now
 from vertexdeploy.emulator.store import Store
 
 # Called with (state, job_name) right after a batch prediction job is stored; it must not

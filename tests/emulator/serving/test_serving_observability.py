@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -48,22 +47,6 @@ def test_log_is_exactly_once_and_survives_reopening(tmp_path: Path) -> None:
         f"r{i}" for i in range(10, 20, 2)
     ]
     reopened.close()
-
-
-def test_log_db_is_wal_and_indexed_for_scans(tmp_path: Path) -> None:
-    PredictLogger(tmp_path / "p.db").close()
-    conn = sqlite3.connect(tmp_path / "p.db")
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    index_cols = [r[2] for r in conn.execute("PRAGMA index_info(predictions_by_model)")]
-    assert index_cols == ["endpoint", "deployed_model_id", "ts"]
-    plan = " ".join(
-        str(r)
-        for r in conn.execute(
-            "EXPLAIN QUERY PLAN SELECT * FROM predictions WHERE endpoint='e' AND "
-            "deployed_model_id='d' AND ts >= 1"
-        )
-    )
-    assert "predictions_by_model" in plan
 
 
 def test_metrics_count_and_summarise_exact_windows() -> None:

@@ -26,7 +26,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# Imported whole here, at start-up, never first in a writer thread: scikit-learn probes
+# sys.modules for pyarrow on every predict, and a half-imported module there fails it.
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 from vertexdeploy.emulator.monitoring.logstore import (
     LOG_COLUMNS,
@@ -37,9 +42,6 @@ from vertexdeploy.emulator.monitoring.logstore import (
     position_column,
 )
 from vertexdeploy.emulator.private import private_dirs
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 RECENT_IDS = 65_536  # request ids a logger remembers to drop a record logged twice
 
@@ -110,8 +112,6 @@ def _label(p: Any) -> tuple[float | None, str | None]:
 
 def to_table(records: list[PredictionRecord]) -> pa.Table:
     """One row per instance; ``LOG_COLUMNS`` then the p:/k: feature columns."""
-    import pyarrow as pa
-
     n = sum(max(1, len(r.instances)) for r in records)
     base: dict[str, list[Any]] = {name: [None] * n for name in LOG_COLUMNS}
     feats: dict[str, list[Any]] = {}
@@ -215,8 +215,6 @@ class PredictLogger:
 
     def flush(self) -> int:
         """Write everything queued so far as one part file; returns how many records."""
-        import pyarrow.parquet as pq
-
         with self._write_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
