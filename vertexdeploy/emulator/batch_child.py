@@ -11,6 +11,12 @@ Stopping: a cancel is sent as a ``cancel`` line (the batch process stops before 
 model batch); if ``beat`` raises (the emulator closed its store), the process is
 terminated before the error goes on; ``stop_all`` (also run at exit) terminates every
 live one. A batch process whose emulator dies sees its stdin close and stops by itself.
+
+Settings, read when a job starts: ``VERTEXDEPLOY_BATCH_PROCESSES`` (processes computing a
+job, the batch process included; default one per usable core), ``VERTEXDEPLOY_BATCH_NICE``
+(0-19, default 10) and ``VERTEXDEPLOY_BATCH_SCHED`` (``idle``, the default, or ``normal``).
+Each computing process holds its own copy of the model and framework (~130 MB for
+scikit-learn), so memory follows the process count, not the input.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ _live: dict[str, tuple[subprocess.Popen[bytes], list[int]]] = {}
 
 
 def processes() -> int:
-    """Compute processes per job: ``VERTEXDEPLOY_BATCH_PROCESSES``, else the usable cores."""
+    """Processes computing a job: ``VERTEXDEPLOY_BATCH_PROCESSES``, else the usable cores."""
     given = os.environ.get(PROCESSES_ENV, "").strip()
     if given:
         try:
