@@ -58,7 +58,6 @@ because a job only reads its inputs and writes its own output directory.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import functools
 import logging
 import queue
@@ -72,13 +71,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vertexdeploy.emulator import batch_child, batch_stream, jobs
-from vertexdeploy.emulator.apierror import GRPC_CODES, ApiError
-from vertexdeploy.emulator.batch_instances import active
-from vertexdeploy.emulator.buckets import split_gs_uri
+from vertexdeploy.emulator.apierror import ApiError
+from vertexdeploy.emulator.batch_checks import JobFailed, check_job, check_model
 from vertexdeploy.emulator.clock import rfc3339
-from vertexdeploy.emulator.serving.artifacts import check_sha256, resolve_artifact_uri
-from vertexdeploy.emulator.serving.errors import ArtifactError, ServingError
-from vertexdeploy.emulator.serving.predictors import SHA256_ENV, container_env, select_framework
+from vertexdeploy.emulator.serving.errors import ServingError
 from vertexdeploy.emulator.store import Store
 
 if TYPE_CHECKING:
@@ -96,18 +92,6 @@ SUCCEEDED = "JOB_STATE_SUCCEEDED"
 FAILED = "JOB_STATE_FAILED"
 _RUNNABLE = frozenset({PENDING, RUNNING})
 PROGRESS_S = 0.25  # completionStats published, and a cancel noticed, this often (or a chunk)
-
-
-class JobFailed(Exception):
-    """The job cannot run: ends FAILED with this status and message."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def error(self) -> dict[str, Any]:
-        return {"code": GRPC_CODES.get(self.status, 2), "message": self.message}
 
 
 class _Cancelled(Exception):
@@ -249,13 +233,13 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
     name = doc["name"]
     stats = _Stats(incomplete=-1)  # unknown until the inputs are counted
     try:
-        fmt, paths, out_prefix = _check_job(state, doc)
+        fmt, paths, out_prefix = check_job(state, doc)
         version = state.store.get(f"{doc['model']}@{doc['modelVersionId']}")
         if version is None:
             raise JobFailed(
                 "NOT_FOUND", f"Model {doc['model']} version {doc['modelVersionId']} is not found."
             )
-        artifact_dir = _check_model(state, version)
+        artifact_dir = check_model(state, version)
         out_dir = f"{out_prefix}/prediction-{_dir_name(version)}-{_dir_time(doc)}"
         spec = _job_spec(state, doc, fmt, paths, out_dir, artifact_dir, version)
         progress = _Progress(state.store, name)
@@ -294,20 +278,6 @@ def _run(state: EmulatorState, doc: dict[str, Any]) -> None:
         _finish(state.store, name, FAILED, stats, JobFailed("INTERNAL", message).error())
 
 
-def _check_model(state: EmulatorState, version: dict[str, Any]) -> str:
-    """The model's artifact directory, once its container and pinned sha256 pass the
-    serving checks (the compute processes load it; a refusal fails the job here, early)."""
-    spec = version.get("containerSpec") or {}
-    select_framework(spec)
-    directory = resolve_artifact_uri(str(version.get("artifactUri") or ""), state.buckets.root)
-    if not Path(directory).is_dir():
-        raise ArtifactError(f"artifact directory {directory} does not exist")
-    expected = container_env(spec).get(SHA256_ENV)
-    if expected:
-        check_sha256(Path(directory), expected)
-    return str(directory)
-
-
 def _job_spec(
     state: EmulatorState,
     doc: dict[str, Any],
@@ -334,58 +304,6 @@ def _job_spec(
         "sched_idle": batch_child.sched_idle(),
         "progress_s": PROGRESS_S,
     }
-
-
-def _unsupported(what: str) -> JobFailed:
-    return JobFailed(
-        "UNIMPLEMENTED",
-        f"{what} is not supported by the emulator; it reads jsonl or csv from gcsSource and "
-        "writes jsonl to gcsDestination.",
-    )
-
-
-def _check_job(
-    state: EmulatorState, doc: dict[str, Any]
-) -> tuple[str, list[tuple[Path, str]], str]:
-    """(input format, [(file, its gs:// URI)], output prefix), or JobFailed."""
-    inp = doc.get("inputConfig") or {}
-    fmt = inp.get("instancesFormat")
-    if fmt == "bigquery" or (inp.get("bigquerySource") or {}).get("inputUri"):
-        raise _unsupported("BigQuery input (inputConfig.bigquerySource)")
-    if fmt not in ("jsonl", "csv"):
-        raise _unsupported(f"inputConfig.instancesFormat {fmt!r}")
-    out = doc.get("outputConfig") or {}
-    if out.get("predictionsFormat") != "jsonl":
-        raise _unsupported(f"outputConfig.predictionsFormat {out.get('predictionsFormat')!r}")
-    prefix = str((out.get("gcsDestination") or {}).get("outputUriPrefix") or "")
-    if not prefix:
-        raise _unsupported("BigQuery output (outputConfig.bigqueryDestination)")
-    split_gs_uri(prefix)  # a bad bucket name fails here, not after the predictions
-    if fmt == "csv" and active(doc.get("instanceConfig") or {}):
-        raise _unsupported("instanceConfig on csv input")
-    if doc.get("generateExplanation"):
-        raise _unsupported("generateExplanation")
-    uris = list((inp.get("gcsSource") or {}).get("uris") or [])
-    paths = [found for uri in uris for found in _expand(state, str(uri))]
-    return fmt, paths, prefix.rstrip("/")
-
-
-def _expand(state: EmulatorState, uri: str) -> list[tuple[Path, str]]:
-    """The files behind one input URI; a ``*`` in the object name matches any characters."""
-    bucket, obj = split_gs_uri(uri)
-    if "*" not in obj:
-        path = state.buckets.local_path(uri)
-        if not obj or not path.is_file():
-            raise JobFailed("NOT_FOUND", f"Input {uri} does not exist in the bucket store.")
-        return [(path, uri)]
-    if not state.buckets.exists(bucket):
-        raise JobFailed("NOT_FOUND", f"Input {uri}: bucket {bucket} does not exist.")
-    names = [
-        n for n in state.buckets.names(bucket, obj.split("*", 1)[0]) if fnmatch.fnmatchcase(n, obj)
-    ]
-    if not names:
-        raise JobFailed("NOT_FOUND", f"Input {uri} matches no objects.")
-    return [(state.buckets.bucket_dir(bucket) / n, f"gs://{bucket}/{n}") for n in names]
 
 
 def _batch_size(doc: dict[str, Any]) -> int:
