@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 import pytest
-
-PLUGIN = "vertexdeploy.testing.plugin"
-
-
-def plugin_installed() -> bool:
-    """Whether an installed distribution registers the plugin through ``pytest11``."""
-    return any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
+from kit_support import PLUGIN, plugin_installed
 
 
 @pytest.fixture

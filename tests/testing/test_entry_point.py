@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PLUGIN, plugin_installed
+from kit_support import PLUGIN, plugin_installed
 
 pytest_plugins = ["pytester"]
 
