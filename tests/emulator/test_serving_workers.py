@@ -166,3 +166,20 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_forwarded_call_keeps_the_address_the_client_used(emu: EmulatorServer) -> None:
+    """A resumable upload started through a worker gets a session URL on the emulator's
+    own address (the control process sees the client's Host header, not its socket)."""
+    import httpx
+
+    worker_socket = _pool(emu).sockets_dir / "worker-1.sock"
+    http(f"{emu.url}/storage/v1/b?project=test-project", "POST", {"name": "bkt"})
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(worker_socket))) as client:
+        started = client.post(
+            f"{emu.url}/upload/storage/v1/b/bkt/o?uploadType=resumable&name=big.bin",
+            headers={"Authorization": f"Bearer {emu.token}", "Content-Type": "application/json"},
+            content=b"{}",
+        )
+    assert started.status_code == 200, started.text
+    assert started.headers["location"].startswith(f"{emu.url}/upload/storage/v1/b/bkt/o?")

@@ -7,6 +7,7 @@ it to ``<data_dir>/token`` (0600) before serving; every request must carry it.
 
 from __future__ import annotations
 
+import errno
 import gc
 import ipaddress
 import json
@@ -39,6 +40,9 @@ from vertexdeploy.emulator.state import EmulatorState
 from vertexdeploy.errors import EmulatorError
 
 INFO_FILE = "emulator.json"
+# A restart on a fixed port waits this long for the previous emulator's serving workers,
+# which stop when it does, to let the port go.
+BIND_RETRY_S = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -63,13 +67,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
     proto says TCP, and without it every keep-alive request waits ~40 ms for a delayed ACK.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise EmulatorError(f"Cannot bind the emulator to {host}:{port}: {exc}") from exc
+    deadline = time.monotonic() + (BIND_RETRY_S if port else 0.0)
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            break
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                time.sleep(0.05)  # a stopped emulator's processes are still letting go
+                continue
+            raise EmulatorError(f"Cannot bind the emulator to {host}:{port}: {exc}") from exc
     sock.listen(2048)
     return sock
 

@@ -37,8 +37,10 @@ _PREDICT = re.compile(
     r"^/(?:v1|ui)/(?P<endpoint>projects/[^/]+/locations/[^/]+/endpoints/[^/:]+)"
     r":(?P<kind>predict|rawPredict)$"
 )
+# Not forwarded; ``host`` is, so URLs the control process builds (resumable upload sessions,
+# operation links) name the address the client used, not the unix socket.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
 )
 MAX_PENDING_LOG = 100_000
 
@@ -139,7 +141,7 @@ class WorkerNode:
         response.raw_headers = [
             (k.lower().encode(), v.encode())
             for k, v in upstream.headers.multi_items()
-            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-encoding"
+            if k.lower() not in _HOP_BY_HOP and k.lower() not in ("content-encoding", "host")
         ] + [(b"content-length", str(len(upstream.content)).encode())]
         return response
 
