@@ -7,6 +7,11 @@ jobs are skipped. A run that raises is logged and retried one interval later. Ru
 the same code as the admin run route: on the serving event loop when models are loaded
 (attributions predict there), else straight in this thread.
 
+The same thread keeps the request log compact: readers merge its part files only when more
+than ``COMPACT_AFTER_PARTS`` wait, so an endpoint that is logged but never read would pile
+up one file per flush per serving process. ``compact_log`` merges them here instead, at most
+once every ``COMPACT_EVERY_S``, off the event loop; a failure is logged and retried later.
+
 The clock is injectable, and ``tick(now)`` does one pass, so tests drive the schedule with a
 fake clock instead of sleeping. The engine (numpy) is imported only when a job is due.
 """
@@ -19,9 +24,11 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from vertexdeploy.emulator import monitoring_jobs
+from vertexdeploy.emulator.monitoring.logstore import COMPACT_AFTER_PARTS, LocalLogStore, log_dir
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ POLL_S = 1.0  # longest sleep: new jobs and schedule changes are seen within thi
 # Vertex AI refuses a monitorInterval under an hour, so tests and demos set this label instead.
 INTERVAL_LABEL = "vertexdeploy-interval-seconds"
 RUN_TIMEOUT_S = 3600.0
+COMPACT_EVERY_S = 60.0  # how often the thread looks at the request log's part files
 RUNNING = "JOB_STATE_RUNNING"
 
 
@@ -54,6 +62,7 @@ class Scheduler:
         self._retry: dict[str, float] = {}  # job -> when a run that raised is tried again
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._compacted_at: float | None = None  # when compact_log last looked
 
     def next_times(self) -> dict[str, float]:
         """When each running job is next due (Unix seconds)."""
@@ -100,6 +109,22 @@ class Scheduler:
         except ApiError as err:  # recorded on the job by the engine; the next run is due
             log.info("scheduled monitoring run of %s: %s", name, err.message)
 
+    def compact_log(self, now: float | None = None) -> int:
+        """Merge the request log's part files when more than ``COMPACT_AFTER_PARTS`` wait,
+        at most once every ``COMPACT_EVERY_S``; how many parts it merged. Never raises: a
+        failed merge leaves the parts as they were (readers still see them) and is logged."""
+        now = self.clock() if now is None else now
+        if self._compacted_at is not None and now - self._compacted_at < COMPACT_EVERY_S:
+            return 0
+        self._compacted_at = now
+        store = LocalLogStore(log_dir(Path(self.state.data_dir) / "predictions.db"))
+        try:
+            store.recover()  # a merge a crash cut short is finished (or undone) first
+            return store.compact(min_parts=COMPACT_AFTER_PARTS + 1)
+        except Exception as exc:  # noqa: BLE001 - the log stays readable; retried next time
+            log.warning("compacting the request log in %s failed: %s", store.root, exc)
+            return 0
+
     def seconds_to_next(self, now: float) -> float:
         """How long the thread sleeps: until the earliest due job, at most ``POLL_S``."""
         times = self.next_times().values()
@@ -120,6 +145,7 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 self.tick()
+                self.compact_log()
                 wait = self.seconds_to_next(self.clock())
             except Exception:  # noqa: BLE001 - e.g. the store closing under us at stop
                 log.debug("monitoring schedule pass failed", exc_info=True)
