@@ -23,6 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from vertexdeploy.emulator.auth import TOKEN_ENV, check_token
+from vertexdeploy.emulator.server import serving_process_tuning
 from vertexdeploy.emulator.serving.engine import ServingConfig, ServingEngine
 from vertexdeploy.emulator.workers.node import WorkerNode, create_worker_app
 from vertexdeploy.emulator.workers.pool import unix_socket
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     node = WorkerNode(engine, args.control)
     _die_with(int(args.parent))
     gc.freeze()  # what start-up allocated is never garbage: keep collections short
+    serving_process_tuning()
     config = uvicorn.Config(
         create_worker_app(node, token), log_level="warning", access_log=False, lifespan="off"
     )

@@ -53,7 +53,7 @@ class WorkerNode:
         self.control_path = control_path
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.armed = False
-        self.pending_log: deque[list[Any]] = deque(maxlen=MAX_PENDING_LOG)
+        self.pending_log: deque[tuple[Any, ...]] = deque(maxlen=MAX_PENDING_LOG)
         self._control: httpx.AsyncClient | None = None
 
     def control(self) -> httpx.AsyncClient:
@@ -113,15 +113,15 @@ class WorkerNode:
             log.exception("worker error on %s", request.url.path)
             bug = ApiError("INTERNAL", f"Emulator error handling {rpc}.", 500)
             response = JSONResponse(bug.envelope(), status_code=500)
-        self.pending_log.append(
-            [
+        self.pending_log.append(  # a tuple of plain values: the collector stops tracking it
+            (
                 time.time(),
                 "POST",
                 request.url.path,
                 rpc,
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
-            ]
+            )
         )
         return response
 
