@@ -145,11 +145,6 @@ class WorkerNode:
         ] + [(b"content-length", str(len(upstream.content)).encode())]
         return response
 
-    async def close(self) -> None:
-        if self._control is not None:
-            await self._control.aclose()
-        await self.engine.drain_background()
-
 
 def _internal(request: Request) -> Response | None:
     """The control routes answer only on the worker's unix socket, never on the public port."""

@@ -15,7 +15,6 @@ so a split change or an undeploy has reached every worker before the caller hear
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import shutil
@@ -36,7 +35,6 @@ from vertexdeploy.errors import EmulatorError
 if TYPE_CHECKING:
     from vertexdeploy.emulator.state import EmulatorState
 
-log = logging.getLogger(__name__)
 
 WORKERS_ENV = "VERTEXDEPLOY_EMULATOR_WORKERS"
 PREDICT_RPCS = frozenset({"Predict", "RawPredict"})
@@ -296,12 +294,6 @@ class WorkerPool:
             resp.raise_for_status()
             for entry in resp.json():
                 self.state.requests.record(*entry)
-
-    async def close(self) -> None:
-        for worker in self._workers:
-            if worker._client is not None:
-                await worker._client.aclose()
-                worker._client = None
 
 
 def pool_of(state: Any) -> WorkerPool | None:
