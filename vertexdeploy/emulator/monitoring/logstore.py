@@ -33,6 +33,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vertexdeploy.emulator.private import private_dirs
+
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
@@ -154,7 +156,8 @@ class LocalLogStore:
         con = duckdb.connect(":memory:")
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         con.execute(f"SET threads = {int(self.threads)}")
-        spill = self.root / ".spill"  # where an aggregate over the limit spills (private)
+        spill = self.root / ".spill"  # where an aggregate over the limit spills
+        private_dirs(spill)  # 0700 before DuckDB makes it with the umask's mode
         con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")  # never print on the emulator's stdout
