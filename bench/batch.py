@@ -266,6 +266,11 @@ the machine is shared, and a load above 0 slows the niced job more than the raw 
 Load generator: {on["tool"]}, in its own process. The job's processes run
 at a lower CPU priority than the emulator, so under online load they get what serving
 leaves.
+
+The job can beat raw parse-and-predict: it spreads chunks over the cores, and it evaluates
+random/extra-trees classifiers tree by tree (vertexdeploy/emulator/serving/forest.py), the
+model's own answers without scikit-learn's per-tree overhead; raw is scikit-learn's own
+`model.predict` in one process.
 """
 
 

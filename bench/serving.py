@@ -199,6 +199,15 @@ def busy_note(loadavg: list[float], rounds: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+# Why the emulator's RandomForest can beat "raw predict": it is the same model's answers.
+FOREST_NOTE = [
+    "The emulator evaluates random/extra-trees classifiers tree by tree "
+    "(vertexdeploy/emulator/serving/forest.py): the model's own trees and answers, bit for "
+    "bit, without scikit-learn's per-tree checks and joblib tasks; 'raw predict' is "
+    "scikit-learn's own `model.predict`, as the Flask app calls it."
+]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sklearn.datasets import load_breast_cancer
 
@@ -296,7 +305,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "summary": summary,
         "targets": targets(summary),
         "rounds": rounds,
-        "notes": args.note + busy_note(loadavg_before, rounds),
+        "notes": args.note + FOREST_NOTE + busy_note(loadavg_before, rounds),
         "rerun": ".venv/bin/python bench/serving.py"
         + (" --quick" if args.quick else "")
         + (" (or: nox -s bench_serving" + (" -- --quick)" if args.quick else ")")),
