@@ -88,8 +88,9 @@ class EvalEmu:
     def url(self) -> str:
         return self.server.url
 
-    def run(self, *args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    def run(self, *args: str, columns: int | None = None) -> Result:
+        env = {"COLUMNS": str(columns)} if columns else None
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
 
     def admin(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None

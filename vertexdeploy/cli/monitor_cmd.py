@@ -24,6 +24,12 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _window(start: float, end: float) -> str:
+    """One short column: the end's date is left out when it is the start's."""
+    first, last = _when(start), _when(end)
+    return f"{first[:-4]}-{last[11:-4]}Z" if first[:10] == last[:10] else f"{first} - {last}"
+
+
 def _num(v: float | None, fmt: str = ".3f") -> str:
     return "-" if v is None else format(v, fmt)
 
@@ -160,11 +166,13 @@ def _render_alerts(view: Any, output: str) -> None:
         console.print(f"no alerts recorded for endpoint {view.endpoint}")
         return
     table = Table(title=f"alerts of endpoint {view.endpoint}")
-    for col in ("window start", "window end", "kind", "deployment", "subject", "reason"):
-        table.add_column(col)
+    # names stay whole on an 80-column terminal; only the reason wraps
+    for col in ("window", "kind", "deployment", "subject"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reason")
     for a in view.alerts:
         table.add_row(
-            _when(a.window_start), _when(a.window_end), a.kind, a.deployment, a.subject, a.reason
+            _window(a.window_start, a.window_end), a.kind, a.deployment, a.subject, a.reason
         )
     console.print(table)
 

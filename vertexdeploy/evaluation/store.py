@@ -126,11 +126,18 @@ class EvaluationStore:
         return int(self._conn.execute(sql, args).fetchone()[0])
 
     def record_alerts(self, alerts: Iterable[Alert]) -> int:
-        """Store alerts not stored before; how many were new."""
+        """Store alerts not stored before; how many were new.
+
+        An alert whose window overlaps a stored one of the same subject is the same breach
+        seen again (objectives are judged over a window sliding with each read), not a new one.
+        """
         now = time.time()
         with self._conn:
             cur = self._conn.executemany(
-                "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO alerts "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM alerts "
+                "WHERE endpoint = ? AND kind = ? AND deployment = ? AND subject = ? "
+                "AND window_start < ? AND window_end > ?)",
                 [
                     (
                         a.endpoint,
@@ -143,6 +150,12 @@ class EvaluationStore:
                         a.threshold,
                         a.reason,
                         now,
+                        a.endpoint,
+                        a.kind,
+                        a.deployment,
+                        a.subject,
+                        a.window_end,
+                        a.window_start,
                     )
                     for a in alerts
                 ],
