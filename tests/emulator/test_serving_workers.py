@@ -4,12 +4,15 @@ Each test starts the emulator with two serving processes (this one and a worker)
 requests over fresh connections, which the kernel hands to either process. The invariants:
 a split change or an undeploy has reached every process before the call that made it
 answers; every request is metered, logged and counted once, wherever it was served; an
-armed prediction fault fires exactly as often as asked; workers go when the emulator stops.
+armed prediction fault fires exactly as often as asked; a killed worker loses no request
+and is started again; workers go when the emulator stops.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -147,6 +150,38 @@ def test_predictions_for_an_endpoint_a_worker_never_saw_are_answered(tmp_path: P
         remember(emu.url, emu.token)
         sent = _until_both_served(emu, endpoint)
         assert sent >= 20
+
+
+def _worker_served(emu: EmulatorServer, endpoint: str) -> int:
+    status, summary = http(f"{emu.url}/_emulator/metrics/summary?endpoint={endpoint}")
+    assert status == 200
+    return sum(s["requestCount"] for s in summary.values()) - _locally_served(emu, endpoint)
+
+
+def test_a_killed_worker_loses_no_request_and_is_started_again(emu: EmulatorServer) -> None:
+    _c, endpoint, _first, _second = _two_models(emu)
+    _until_both_served(emu, endpoint)
+    pool = _pool(emu)
+    [old] = pool.pids
+    os.kill(old, signal.SIGKILL)
+
+    statuses = Counter(_predict(emu, endpoint)[0] for _ in range(30))
+    assert statuses == Counter({200: 30})  # the control process takes them meanwhile
+    deadline = time.monotonic() + 30
+    while not (pool.pids != [old] and pool.live()):
+        assert time.monotonic() < deadline, "the killed worker was not started again"
+        time.sleep(0.05)
+    assert pool.restarts == 1
+    # the new worker starts knowing nothing: its first requests are forwarded and teach it,
+    # then it serves on its own
+    before = _worker_served(emu, endpoint)
+    for _ in range(400):
+        status, body = _predict(emu, endpoint)
+        assert status == 200, body
+        if _worker_served(emu, endpoint) > before:
+            break
+    else:
+        pytest.fail("the restarted worker never served a prediction itself")
 
 
 def test_workers_stop_with_the_emulator(tmp_path: Path) -> None:

@@ -10,6 +10,11 @@ Keeping workers in step: the store tells the pool when an Endpoint document chan
 worker, waiting until each has loaded, re-split or drained. The app awaits ``settle()``
 before it answers any API call, and a deploy pushes its endpoint before its operation ends,
 so a split change or an undeploy has reached every worker before the caller hears it is done.
+
+A worker that dies (killed, out of memory) is started again by a watcher thread. The new one
+knows no endpoint: until a sync teaches it, it forwards predictions here, which answers them
+and teaches it (predict_routes), so nothing is served from stale state. The dead worker's
+unexported observations (metrics, request log entries not yet written) die with it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +45,11 @@ if TYPE_CHECKING:
 WORKERS_ENV = "VERTEXDEPLOY_EMULATOR_WORKERS"
 PREDICT_RPCS = frozenset({"Predict", "RawPredict"})
 START_TIMEOUT_S = 60.0
+WATCH_INTERVAL_S = 0.5
+# A worker that dies this soon after its start is crashing: wait before the next start,
+# twice as long each time up to the cap, instead of spinning.
+CRASH_WINDOW_S = 10.0
+RESTART_DELAY_CAP_S = 30.0
 _ENDPOINT = re.compile(r"^projects/[^/]+/locations/[^/]+/endpoints/[^/:@]+$")
 
 
@@ -72,7 +83,13 @@ class _Worker:
         self.index = index
         self.process = process
         self.path = path
+        self.started = time.monotonic()
         self._client: httpx.AsyncClient | None = None
+
+    @property
+    def serving(self) -> bool:
+        """Alive, and its unix socket is bound: it accepts connections only from then on."""
+        return self.process.poll() is None and self.path.exists()
 
     def client(self, token: str) -> httpx.AsyncClient:
         if self._client is None:
@@ -108,33 +125,15 @@ class WorkerPool:
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.restarts = 0
         state.store.listeners.append(self._on_store_change)
 
     # ------------------------------------------------------------------------ processes
 
     def start(self) -> WorkerPool:
-        env = {**os.environ, TOKEN_ENV: self.token}
-        for index in range(1, self.count):
-            path = self.sockets_dir / f"worker-{index}.sock"
-            cmd = [
-                sys.executable,
-                "-m",
-                "vertexdeploy.emulator.workers.main",
-                "--listen-fd",
-                str(self._listener.fileno()),
-                "--socket",
-                str(path),
-                "--control",
-                str(self.control_path),
-                "--data-dir",
-                str(self.state.data_dir),
-                "--index",
-                str(index),
-                "--parent",
-                str(os.getpid()),
-            ]
-            proc = subprocess.Popen(cmd, env=env, pass_fds=(self._listener.fileno(),))
-            self._workers.append(_Worker(index, proc, path))
+        self._workers = [self._spawn(index) for index in range(1, self.count)]
         deadline = time.monotonic() + START_TIMEOUT_S
         for worker in self._workers:
             while not worker.path.exists():
@@ -145,7 +144,56 @@ class WorkerPool:
                         f"(exit code {worker.process.poll()})."
                     )
                 time.sleep(0.01)
+        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+        self._watcher.start()
         return self
+
+    def _spawn(self, index: int) -> _Worker:
+        path = self.sockets_dir / f"worker-{index}.sock"
+        path.unlink(missing_ok=True)  # a dead predecessor's
+        cmd = [
+            sys.executable,
+            "-m",
+            "vertexdeploy.emulator.workers.main",
+            "--listen-fd",
+            str(self._listener.fileno()),
+            "--socket",
+            str(path),
+            "--control",
+            str(self.control_path),
+            "--data-dir",
+            str(self.state.data_dir),
+            "--index",
+            str(index),
+            "--parent",
+            str(os.getpid()),
+        ]
+        env = {**os.environ, TOKEN_ENV: self.token}
+        proc = subprocess.Popen(cmd, env=env, pass_fds=(self._listener.fileno(),))
+        return _Worker(index, proc, path)
+
+    def _watch(self) -> None:
+        """Start a worker again when it dies, until the pool stops."""
+        delays: dict[int, float] = {}
+        while not self._stopping.wait(WATCH_INTERVAL_S):
+            for slot, worker in enumerate(list(self._workers)):
+                code = worker.process.poll()
+                if code is None:
+                    continue
+                crashed = time.monotonic() - worker.started < CRASH_WINDOW_S
+                delay = min(RESTART_DELAY_CAP_S, delays.get(worker.index, 0.5) * 2)
+                delays[worker.index] = delay if crashed else 0.5
+                print(
+                    f"emulator: serving worker {worker.index} (pid {worker.process.pid}) "
+                    f"exited with code {code}; starting it again"
+                    + (f" in {delay:.0f} s" if crashed else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if crashed and self._stopping.wait(delay):
+                    return
+                self._workers[slot] = self._spawn(worker.index)
+                self.restarts += 1
 
     @property
     def pids(self) -> list[int]:
@@ -153,6 +201,10 @@ class WorkerPool:
 
     def stop(self) -> None:
         """SIGTERM every worker (each flushes its request log), then wait for them."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
         for worker in self._workers:
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
@@ -247,13 +299,12 @@ class WorkerPool:
 
     async def _send(self, docs: dict[str, dict[str, Any] | None]) -> None:
         payload = self._payload(docs)
+        workers = self.live()
         results = await asyncio.gather(
-            *(self._post(w, "/_worker/sync", payload) for w in self._workers),
+            *(self._post(w, "/_worker/sync", payload) for w in workers),
             return_exceptions=True,
         )
-        failures = [
-            f"worker {w.index}: {r}" for w, r in zip(self._workers, results, strict=True) if r
-        ]
+        failures = [f"worker {w.index}: {r}" for w, r in zip(workers, results, strict=True) if r]
         if failures:
             from vertexdeploy.emulator.apierror import ApiError
 
@@ -265,11 +316,16 @@ class WorkerPool:
             resp = await worker.client(self.token).post(path, json=payload)
         except httpx.HTTPError as exc:
             if worker.process.poll() is not None:  # a dead worker serves nothing: skip it
-                return None
+                return None  # (its successor starts knowing nothing)
             return f"{type(exc).__name__}: {exc}"
         if resp.status_code != 200:
             return resp.text[:500]
         return None
+
+    def live(self) -> list[_Worker]:
+        """The workers serving now. One still starting is left out: it knows no endpoint,
+        so it forwards predictions here until a later sync teaches it."""
+        return [w for w in self._workers if w.serving]
 
     # -------------------------------------------------------------------------- asking
 
@@ -277,9 +333,7 @@ class WorkerPool:
         """Each live worker's observations (metrics, mirrors, batchers)."""
         params = {"endpoint": endpoint} if endpoint else {}
         out: list[dict[str, Any]] = []
-        for worker in self._workers:
-            if worker.process.poll() is not None:
-                continue
+        for worker in self.live():
             resp = await worker.client(self.token).get("/_worker/observe", params=params)
             resp.raise_for_status()
             out.append(resp.json())
@@ -287,9 +341,7 @@ class WorkerPool:
 
     async def collect_requests(self) -> None:
         """Move the API request log entries workers recorded into the control's log."""
-        for worker in self._workers:
-            if worker.process.poll() is not None:
-                continue
+        for worker in self.live():
             resp = await worker.client(self.token).post("/_worker/requests")
             resp.raise_for_status()
             for entry in resp.json():
