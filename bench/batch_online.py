@@ -145,7 +145,9 @@ def measure(
     rounds: int,
 ) -> dict[str, Any]:
     """Online req/s alone and with a batch job running, interleaved (alone, with, ...,
-    alone); medians of each; the batch job's core share over the windows it ran in."""
+    alone); the drop is the median over rounds of each with-job window against the mean of
+    the two alone windows beside it (so a machine that drifts faster or slower over the run
+    moves both sides of a pair alike); the batch job's core share over its windows."""
     target = f"{url}/v1/{endpoint}:predict"
     load(target, token, 2)  # warm-up: model loaded, connections made
 
@@ -175,7 +177,11 @@ def measure(
     share = cpu_s / (window_s * cores)
     baseline = statistics.median(r["req_per_s"] for r in alone)
     with_batch = statistics.median(r["req_per_s"] for r in during)
-    drop = 1 - with_batch / baseline if baseline else 0.0
+    pair_drops = [
+        1 - w["req_per_s"] / ((before["req_per_s"] + after["req_per_s"]) / 2)
+        for before, w, after in zip(alone, during, alone[1:], strict=False)
+    ]
+    drop = statistics.median(pair_drops)
     return {
         "concurrency": CONCURRENCY,
         "tool": alone[0]["tool"],
@@ -188,6 +194,7 @@ def measure(
         "batch_cpu_s_in_windows": round(cpu_s, 2),
         "cores": cores,
         "batch_core_share": round(share, 3),
+        "online_drop_per_round": [round(d, 3) for d in pair_drops],
         "online_drop": round(drop, 3),
         "drop_within_share": drop <= share,
     }
