@@ -7,16 +7,21 @@ were inside ``execute`` at once. Parallelism is proven with barriers, never with
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import TypeVar
 
 import pytest
 
 from vertexdeploy.apply import ApplyResult, NodeResult, execute_plan
 from vertexdeploy.backends.base import Progress, StateWriter
+from vertexdeploy.backends.operations import wait_for
 from vertexdeploy.backends.resilience import RetryPolicy
 from vertexdeploy.errors import (
+    ApplyInterrupted,
     BackendError,
     BackendUnreachable,
     PlanGraphError,
@@ -510,3 +515,60 @@ def test_results_come_back_in_plan_order_with_outcomes_and_attempts() -> None:
         "failed": 0,
         "skipped": 0,
     }
+
+
+# (9) Ctrl-C
+
+
+class _NeverDone:
+    """A long-running operation that does not finish while the test runs."""
+
+    operation = SimpleNamespace(name="operations/7")
+
+    def done(self) -> bool:
+        return False
+
+    def result(self) -> None:
+        raise AssertionError("never done")
+
+
+def test_ctrl_c_landing_while_a_result_is_recorded_stops_the_walk_like_any_other() -> None:
+    # The reporter runs on the main thread as it records endpoint.a's result: SIGINT sent
+    # there lands between receiving a result and waiting for the next one. The walk must
+    # still cancel the wait in flight (endpoint.b) and start nothing new (deployment.a.x).
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set on the main thread only")
+    b_waiting = threading.Event()
+
+    def wait_on_the_server() -> None:
+        b_waiting.set()
+        wait_for(
+            _NeverDone(),
+            call=lambda address, fn, **kw: fn(),
+            address="endpoint.b",
+            timeout=5.0,  # without the fix the walk would end here, much later
+            progress=lambda m: None,
+            what="endpoint creation",
+        )
+
+    class CtrlCOnFinish(RecordingReporter):
+        def finished(self, change: Change, result: object) -> None:
+            super().finished(change, result)
+            if change.address == "endpoint.a":
+                os.kill(os.getpid(), signal.SIGINT)
+
+    target = FakeTarget(
+        {"endpoint.b": [wait_on_the_server], "endpoint.a": [lambda: b_waiting.wait(5)]}
+    )
+    p = plan_of(change("endpoint.a"), change("endpoint.b"), change("deployment.a.x", "endpoint.a"))
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        execute_plan(p, target, reporter=CtrlCOnFinish(), parallelism=2)
+    except ApplyInterrupted as exc:
+        assert "endpoint.b: stopped waiting for endpoint creation" in str(exc)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the walk as a KeyboardInterrupt")
+    else:
+        pytest.fail("the walk ended as if nothing was interrupted")
+    assert "deployment.a.x" not in target.calls
+    assert signal.getsignal(signal.SIGINT) is previous  # the walk's handler is gone

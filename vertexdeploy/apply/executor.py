@@ -7,18 +7,25 @@
 * a change whose dependency failed (or was skipped) is skipped, never attempted, while
   independent branches go on;
 * the plan is executed as saved: nothing is diffed again here; a plan whose graph cannot
-  be walked (a cycle) is refused before the first write (``graph.py``).
+  be walked (a cycle) is refused before the first write (``graph.py``);
+* Ctrl-C stops the walk the same way wherever it lands: the signal only sets a flag and
+  wakes the loop (``_interrupt_flag``), so a result is never lost between being received and
+  being recorded, and no KeyboardInterrupt skips the waits' cancellation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import random
+import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import FrameType
 
 from vertexdeploy.apply.graph import build_graph
 from vertexdeploy.apply.report import NullReporter, Reporter
@@ -107,7 +114,8 @@ def execute_plan(
     changes = {c.address: c for c in plan.changes}
     unmet = {a: set(deps) for a, deps in graph.waits_for.items()}
     ready = deque(c.address for c in plan.changes if not unmet[c.address])
-    done: queue.Queue[tuple[str, NodeResult]] = queue.Queue()
+    # SimpleQueue: its put may run inside a signal handler (Ctrl-C's wake-up, a None)
+    done: queue.SimpleQueue[tuple[str, NodeResult] | None] = queue.SimpleQueue()
     results: dict[str, NodeResult] = {}
     start = time.monotonic()
 
@@ -185,25 +193,28 @@ def execute_plan(
                         ready.append(child)
 
     reset_waits()
-    interrupted = False
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
+    interrupt = threading.Event()
+    with (
+        _interrupt_flag(interrupt, wake=lambda: done.put(None)),
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool,
+    ):
         in_flight = 0
-        while len(results) < len(changes) and (in_flight or not interrupted):
-            while ready and in_flight < workers and not interrupted:
+        while len(results) < len(changes) and (in_flight or not interrupt.is_set()):
+            while ready and in_flight < workers and not interrupt.is_set():
                 pool.submit(work, changes[ready.popleft()])
                 in_flight += 1
             if not in_flight:
                 break
             try:
-                address, result = done.get()
-            except KeyboardInterrupt:
-                # Stop waiting, start nothing new; the changes in flight end at their next
-                # poll and report what they left running on the server.
-                interrupted = True
-                cancel_waits()
+                item = done.get()
+            except KeyboardInterrupt:  # no handler of ours (not the main thread)
+                _stop_waiting(interrupt)
+                continue
+            if item is None:  # Ctrl-C's wake-up
                 continue
             in_flight -= 1
-            settle(address, result)
+            settle(*item)
+    interrupted = interrupt.is_set()
     if interrupted:
         left = [r for r in results.values() if r.outcome == "failed" and "re-running" in r.error]
         raise ApplyInterrupted(
@@ -218,6 +229,34 @@ def execute_plan(
         )
     ordered = [results[c.address] for c in plan.changes]
     return ApplyResult(ordered, time.monotonic() - start)
+
+
+def _stop_waiting(interrupt: threading.Event) -> None:
+    """Start nothing new; the changes in flight end at their next poll and report what they
+    left running on the server."""
+    interrupt.set()
+    cancel_waits()
+
+
+@contextlib.contextmanager
+def _interrupt_flag(interrupt: threading.Event, wake: Callable[[], None]) -> Iterator[None]:
+    """While the walk runs, SIGINT sets ``interrupt`` instead of raising wherever it lands.
+    Off the main thread (no handler can be set there) KeyboardInterrupt comes as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if interrupt.is_set():  # pressed again: stop at once, as Ctrl-C usually does
+            raise KeyboardInterrupt
+        _stop_waiting(interrupt)
+        wake()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _crashed(change: Change, error: str) -> NodeResult:
