@@ -6,12 +6,11 @@ from __future__ import annotations
 import click
 
 from vertexdeploy.cli.common import echo_json, handle_errors, make_console, output_option
+from vertexdeploy.cli.evaluation_table import evaluation_table
 from vertexdeploy.evaluation.feedback import FeedbackOutcome, feedback
 
 
 def _render(out: FeedbackOutcome) -> None:
-    from rich.table import Table
-
     console = make_console()
     console.print(
         f"joined {out.matched_keys} of {out.truth_keys} ground-truth keys with "
@@ -19,30 +18,9 @@ def _render(out: FeedbackOutcome) -> None:
     )
     if out.truth_keys > out.matched_keys:
         console.print(f"{out.truth_keys - out.matched_keys} keys matched no logged prediction")
-    table = Table(title=f"endpoint {out.endpoint} — evaluation per window")
-    for col in ("deployment", "window end", "rows", "accuracy", "f1", "auc", "rmse", "mae"):
-        table.add_column(col, justify="left" if col in ("deployment", "window end") else "right")
-    for w in out.windows:
-        s = w.scores
-        table.add_row(
-            w.deployment,
-            _when(w.end),
-            str(s.rows),
-            *(_num(getattr(s, m)) for m in ("accuracy", "f1", "auc", "rmse", "mae")),
-        )
-    console.print(table)
+    console.print(evaluation_table(f"endpoint {out.endpoint} — evaluation per window", out.windows))
     for a in out.new_alerts:
         console.print(f"[bold red]ALERT[/] {a.deployment}: {a.reason}")
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def _when(ts: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%MZ")
 
 
 @click.command("feedback")

@@ -4,13 +4,13 @@ alerts they raised, as a table, JSON, or a self-contained HTML report."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import click
 
 from vertexdeploy.cli.common import echo_json, handle_errors, make_console, output_option
+from vertexdeploy.cli.evaluation_table import evaluation_table, num, when
 from vertexdeploy.errors import ExitCode
 
 EXIT_ANOMALIES = ExitCode.ANOMALIES  # only with --fail-on-anomaly
@@ -20,18 +20,10 @@ RUN_NOTE = (
 )
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def _window(start: float, end: float) -> str:
     """One short column: the end's date is left out when it is the start's."""
-    first, last = _when(start), _when(end)
+    first, last = when(start), when(end)
     return f"{first[:-4]}-{last[11:-4]}Z" if first[:10] == last[:10] else f"{first} - {last}"
-
-
-def _num(v: float | None, fmt: str = ".3f") -> str:
-    return "-" if v is None else format(v, fmt)
 
 
 def _render(view: Any) -> None:
@@ -68,20 +60,9 @@ def _render(view: Any) -> None:
     if view.profiles:
         _render_profiles(console, view.profiles)
     if view.evaluation:
-        table = Table(title="evaluation against ground truth (per window)")
-        for col in ("deployment", "window end", "rows", "accuracy", "f1", "auc", "rmse", "mae"):
-            table.add_column(
-                col, justify="left" if col in ("deployment", "window end") else "right"
-            )
-        for w in view.evaluation:
-            s = w.scores
-            table.add_row(
-                w.deployment,
-                _when(w.end),
-                str(s.rows),
-                *(_num(getattr(s, m)) for m in ("accuracy", "f1", "auc", "rmse", "mae")),
-            )
-        console.print(table)
+        console.print(
+            evaluation_table("evaluation against ground truth (per window)", view.evaluation)
+        )
     if view.slo:
         table = Table(title="service-level objectives")
         for col in ("deployment", "objective", "observed", "limit", "status", "detail"):
@@ -91,7 +72,7 @@ def _render(view: Any) -> None:
             table.add_row(
                 r.deployment,
                 r.objective,
-                _num(r.observed, ".4g"),
+                num(r.observed, ".4g"),
                 f"{r.limit:g}",
                 status,
                 r.message,
@@ -137,9 +118,9 @@ def _render_profiles(console: Any, profiles: dict[str, list[dict[str, Any]]]) ->
                 str(now.get("count", "")),
                 _moved(now, before, "missing_rate"),
                 _moved(now, before, "mean"),
-                _num(now.get("std"), ".4g"),
-                _num(now.get("min"), ".4g"),
-                _num(now.get("max"), ".4g"),
+                num(now.get("std"), ".4g"),
+                num(now.get("min"), ".4g"),
+                num(now.get("max"), ".4g"),
             )
     console.print(table)
 

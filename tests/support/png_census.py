@@ -1,4 +1,5 @@
-"""Enough of PNG to count a screenshot's colours (8-bit RGB/RGBA, non-interlaced), no PIL."""
+"""Just enough of PNG to tell a rendered page from a blank one: count a screenshot's colours
+(8-bit RGB/RGBA, non-interlaced), without an imaging library."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 
 def _unfilter(raw: bytes, width: int, height: int, bpp: int) -> list[bytearray]:
+    """The image's rows with PNG's per-row filters undone."""
     stride = width * bpp
     rows: list[bytearray] = []
     prev = bytearray(stride)
@@ -33,7 +35,7 @@ def _unfilter(raw: bytes, width: int, height: int, bpp: int) -> list[bytearray]:
     return rows
 
 
-def colours(path: Path, step: int = 3) -> Counter[tuple[int, int, int]]:
+def colour_census(path: Path, step: int = 3) -> Counter[tuple[int, int, int]]:
     """How often each RGB colour appears, every ``step``-th pixel of every ``step``-th row."""
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
