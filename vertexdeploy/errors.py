@@ -107,6 +107,8 @@ class CredentialsError(VertexDeployError):
 class LockHeld(VertexDeployError):
     """Another run holds the stack lock; ``details`` names it (host, pid, command, since)."""
 
+    details_key = "lock"  # under this key in `-o json` error output
+
     def __init__(self, message: str, details: dict[str, object]) -> None:
         super().__init__(message)
         self.details = details
@@ -124,6 +126,12 @@ class RolloutAborted(VertexDeployError):
 
 class QualityCheckFailed(VertexDeployError):
     """A version to upload failed its quality checks (``models[].quality``); nothing was
-    written. The message names each failing version and check."""
+    written. The message names each failing version and check; ``details`` holds the
+    failing rows (model, version, check, status, value, threshold, detail) for `-o json`."""
 
     exit_code = ExitCode.QUALITY_FAILED
+    details_key = "checks"
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details

@@ -53,6 +53,19 @@ def test_apply_of_a_failing_candidate_exits_6_and_writes_nothing(emu: Emu, tmp_p
     assert registry_labels(emu) == []
 
 
+def test_apply_json_names_the_failing_rows(emu: Emu, tmp_path: Path) -> None:
+    _, manifest = failing_case(tmp_path / "case")
+    result = emu.run("apply", "--auto-approve", "-o", "json", str(manifest))
+    assert result.exit_code == 6, result.output
+    out = json.loads(result.stdout)
+    assert out["ok"] is False and "Nothing was uploaded" in out["error"]
+    assert {(r["version"], r["check"], r["status"]) for r in out["checks"]} >= {
+        ("clf@candidate", "tiny_dataset", "fail")
+    }
+    assert all(r["model"] == "clf" and r["version"] == "clf@candidate" for r in out["checks"])
+    assert emu.writes() == []
+
+
 def test_plan_shows_why_a_version_would_be_refused(emu: Emu, tmp_path: Path) -> None:
     _, manifest = failing_case(tmp_path / "case")
     result = emu.run("plan", str(manifest))

@@ -115,7 +115,8 @@ def handle_errors(fn: F) -> F:
                 click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
             details = getattr(exc, "details", None)
             if details is not None and ctx.params.get("output") == "json":
-                echo_json({"ok": False, "error": str(exc), "lock": details})
+                key = getattr(exc, "details_key", "details")
+                echo_json({"ok": False, "error": str(exc), key: details})
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -47,7 +47,8 @@ def enforce(loaded: LoadedManifest, plan: Plan) -> Plan:
             failure_summary(result)
             + "\nNothing was uploaded. See `vertexdeploy check` for every row, or pass "
             "--skip-checks to upload anyway (the version is then labelled "
-            "vertexdeploy-checks=skipped)."
+            "vertexdeploy-checks=skipped).",
+            [row for v in result.failing() for row in v.failed],
         )
     return plan
 
