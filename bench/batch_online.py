@@ -149,7 +149,7 @@ def measure(
     the two alone windows beside it (so a machine that drifts faster or slower over the run
     moves both sides of a pair alike); the batch job's core share over its windows."""
     target = f"{url}/v1/{endpoint}:predict"
-    load(target, token, 2)  # warm-up: model loaded, connections made
+    load(target, token, 6)  # warm-up: model loaded in every process, connections made
 
     def window() -> tuple[dict[str, Any], float, float]:
         """One load window, the batch processes' CPU sampled alike with or without a job
