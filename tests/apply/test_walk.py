@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import TypeVar
@@ -572,3 +573,28 @@ def test_ctrl_c_landing_while_a_result_is_recorded_stops_the_walk_like_any_other
         pytest.fail("the walk ended as if nothing was interrupted")
     assert "deployment.a.x" not in target.calls
     assert signal.getsignal(signal.SIGINT) is previous  # the walk's handler is gone
+
+
+def test_a_second_ctrl_c_stops_at_once() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set on the main thread only")
+
+    class CtrlCTwice(RecordingReporter):
+        def finished(self, change: Change, result: object) -> None:
+            super().finished(change, result)
+            if change.address == "endpoint.a":
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the first is handled here (a sleep runs handlers)
+                os.kill(os.getpid(), signal.SIGINT)
+
+    b_busy = threading.Event()
+
+    def busy() -> None:  # a write in flight, not a wait: Ctrl-C does not end it
+        b_busy.set()
+        time.sleep(0.3)
+
+    target = FakeTarget({"endpoint.b": [busy], "endpoint.a": [lambda: b_busy.wait(5)]})
+    p = plan_of(change("endpoint.a"), change("endpoint.b"), change("deployment.a.x", "endpoint.a"))
+    with pytest.raises(KeyboardInterrupt):
+        execute_plan(p, target, reporter=CtrlCTwice(), parallelism=2)
+    assert "deployment.a.x" not in target.calls

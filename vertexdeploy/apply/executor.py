@@ -207,7 +207,9 @@ def execute_plan(
                 break
             try:
                 item = done.get()
-            except KeyboardInterrupt:  # no handler of ours (not the main thread)
+            except KeyboardInterrupt:  # off the main thread, or Ctrl-C pressed again
+                if interrupt.is_set():
+                    raise
                 _stop_waiting(interrupt)
                 continue
             if item is None:  # Ctrl-C's wake-up
