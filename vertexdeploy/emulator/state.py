@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,27 @@ from vertexdeploy.emulator.monitoring import schedule as monitoring_schedule
 from vertexdeploy.emulator.operations import Operations
 from vertexdeploy.emulator.private import private_data_dir
 from vertexdeploy.emulator.requestlog import RequestLog
-from vertexdeploy.emulator.serving import predictlog  # noqa: F401 - pyarrow, whole, now
+from vertexdeploy.emulator.serving import (
+    legacy_log,
+    predictlog,  # noqa: F401 - pyarrow, whole, now
+)
 from vertexdeploy.emulator.store import Store
 
 # Called with (state, job_name) right after a batch prediction job is stored; it must not
 # block (start a thread) and owns the job's state transitions from then on.
 BatchExecutor = Callable[["EmulatorState", str], None]
+
+
+def _carry_old_request_log(data_dir: Path) -> None:
+    """An emulator before the Parquet log kept requests in predictions.db: keep them."""
+    moved = legacy_log.migrate(data_dir / "predictions.db")
+    if moved:
+        print(
+            f"emulator: moved {moved} logged request(s) from the old predictions.db into "
+            "predictions/ (the old file is kept as predictions.db.migrated)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @dataclass
@@ -39,6 +55,7 @@ class EmulatorState:
     @classmethod
     def open(cls, data_dir: Path, operation_delay_s: float = 0.0) -> EmulatorState:
         private_data_dir(data_dir)  # 0700: it holds the token, artifacts and request logs
+        _carry_old_request_log(data_dir)
         store = Store(data_dir / "state.db")
         state = cls(
             data_dir=data_dir,

@@ -178,6 +178,17 @@ def to_table(records: list[PredictionRecord]) -> pa.Table:
     return pa.table(arrays)
 
 
+def write_part(root: Path, name: str, table: pa.Table) -> None:
+    """``<root>/<name>.parquet``, owner-only, appearing whole: written under a dot-name,
+    then renamed (a name written again is replaced whole)."""
+    tmp = root / f".{name}.tmp"
+    tmp.unlink(missing_ok=True)  # a crashed writer's
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+    os.replace(tmp, root / f"{name}.parquet")
+
+
 class PredictLogger:
     """Batched, background Parquet writer for sampled prediction records (one per process)."""
 
@@ -221,15 +232,10 @@ class PredictLogger:
             batch = self._fresh(batch)
             if not batch:
                 return 0
-            table = to_table(batch)
             name = (
                 f"{PART_PREFIX}{int(time.time() * 1000):013d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             )
-            tmp = self.root / f".{name}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
-            os.replace(tmp, self.root / f"{name}.parquet")
+            write_part(self.root, name, to_table(batch))
             return len(batch)
 
     def _loop(self) -> None:
