@@ -86,3 +86,21 @@ def test_an_interrupted_compaction_is_finished_before_a_read(tmp_path: Path) -> 
     )
     assert store.count(EP, None, None, None) == (3, 3)
     assert not list(root.glob("part-*.parquet")) and not list(root.glob(".compact-*.json"))
+
+
+def test_merged_files_merge_again_so_a_long_lived_log_stays_a_few_files(tmp_path: Path) -> None:
+    log = PredictLogger(tmp_path / "predictions.db", flush_interval=60)
+    store = LocalLogStore(tmp_path / "predictions")
+    for round_ in range(5):  # five rounds of two parts, each merged into its own file
+        for i in range(2):
+            n = round_ * 2 + i
+            log.log(PredictionRecord(f"r{n}", float(n), EP, "1", [[float(n)]], [0], 1.0))
+            log.flush()
+        assert store.compact(max_compacts=6) == 2
+    assert len(list(store.root.glob("compact-*.parquet"))) == 5
+    log.log(PredictionRecord("r10", 10.0, EP, "1", [[10.0]], [0], 1.0))
+    log.close()
+    assert store.compact(max_compacts=5) == 6  # five merged files and the new part
+    assert [p.name[:8] for p in store.files()] == ["compact-"]
+    ts = [t for b in store.scan(EP, None, None, None, ["ts"]) for t in b.column("ts").to_pylist()]
+    assert ts == [float(n) for n in range(11)]  # every record once, still in time order

@@ -58,6 +58,9 @@ LOG_COLUMNS = (
 PART_PREFIX = "part-"
 COMPACT_PREFIX = "compact-"
 COMPACT_AFTER_PARTS = 64  # a scan first merges the parts when more than this many wait
+# Merged files merge again once this many exist, so a long-lived log stays a few files
+# (each merge rewrites them all: fine at the emulator's scale, and reads stay fast).
+MAX_COMPACT_FILES = 8
 BATCH_ROWS = 65_536
 MEMORY_LIMIT = "256MB"  # DuckDB's own buffer limit per connection: big aggregates spill, not grow
 
@@ -306,17 +309,22 @@ class LocalLogStore:
             for journal in journals:
                 _finish(self.root, journal)
 
-    def compact(self, *, min_parts: int = 2) -> int:
-        """Merge the part files into one file; returns how many parts it merged. (A
-        streaming copy, not a sort: parts arrive in time order, so row groups keep narrow
-        ``ts`` ranges that a window's filter skips by their statistics.)
+    def compact(self, *, min_parts: int = 2, max_compacts: int = MAX_COMPACT_FILES) -> int:
+        """Merge the part files into one file (with the merged files too once there are
+        ``max_compacts`` of them); returns how many files it merged. (A streaming copy, not
+        a sort: files arrive in time order, so row groups keep narrow ``ts`` ranges that a
+        window's filter skips by their statistics.)
 
         The merged file is written first under a dot-name, beside a journal naming its
         sources; the swap (rename, delete the parts) happens under the exclusive lock and is
         skipped, not awaited, while a reader holds the log."""
-        parts = [p for p in self.files() if p.name.startswith(PART_PREFIX)]
-        if len(parts) < min_parts:
+        files = self.files()
+        parts = [p for p in files if p.name.startswith(PART_PREFIX)]
+        merged = [p for p in files if p.name.startswith(COMPACT_PREFIX)]
+        if len(parts) < min_parts and len(merged) < max_compacts:
             return 0
+        if len(merged) >= max_compacts:
+            parts = merged + parts  # older first: merged files hold what came before parts
         token = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
         final = self.root / f"{COMPACT_PREFIX}{token}.parquet"
         tmp = self.root / f".{final.name}.tmp"
