@@ -172,9 +172,22 @@ def online(
             time.sleep(0.05)
         return still
 
-    return batch_online.measure(
+    on = batch_online.measure(
         emu.pid, emu.url, emu.token, endpoint, start_batch, stop_batch, seconds, rounds
     )
+    from vertexdeploy.emulator.batch_child import nice, processes, sched_idle
+
+    spin = batch_online.idle_spinners(
+        emu.pid, emu.url, emu.token, endpoint, processes(), nice(), sched_idle(), seconds, rounds
+    )
+    on["idle_busy_loops_baseline"] = {
+        "processes": processes(),
+        "online_drop": spin["online_drop"],
+        "online_drop_per_round": spin["online_drop_per_round"],
+        "alone_runs": [r["req_per_s"] for r in spin["alone_runs"]],
+        "with_busy_loops_runs": [r["req_per_s"] for r in spin["with_batch_runs"]],
+    }
+    return on
 
 
 def _row(*cells: object) -> str:
@@ -184,6 +197,7 @@ def _row(*cells: object) -> str:
 def markdown(result: dict[str, Any]) -> str:
     job, small = result["emulator_job"], result["emulator_job_small"]
     raw_, on, t = result["raw_in_process"], result["online"], result["targets"]
+    base = on["idle_busy_loops_baseline"]
     runs = ", ".join(f"{r:,}" for r in raw_["runs_rows_per_s"])
     job_runs = ", ".join(f"{r:,}" for r in result["emulator_job_runs_rows_per_s"])
     ratio_runs = ", ".join(f"{r}" for r in result["job_vs_raw_runs"])
@@ -253,6 +267,15 @@ def markdown(result: dict[str, Any]) -> str:
             "drop <= share",
             on["drop_within_share"],
         ),
+        _row(
+            f"baseline: online drop beside {base['processes']} busy loops at the job's priority"
+            " (they compute nothing)",
+            f"{base['online_drop']:.1%} (runs "
+            + ", ".join(f"{d:.1%}" for d in base["online_drop_per_round"])
+            + ")",
+            "",
+            "",
+        ),
     ]
     table = "\n".join(rows)
     sched = " under SCHED_IDLE" if result["batch_sched_idle"] else ""
@@ -268,7 +291,10 @@ the machine is shared, and a load above 0 slows the niced job more than the raw 
 
 Load generator: {on["tool"]}, in its own process. The job's processes run
 at a lower CPU priority than the emulator, so under online load they get what serving
-leaves.
+leaves. The baseline row runs plain busy loops at that same priority in place of the job:
+on a virtual machine, merely being runnable beside the server can cost serving far more than
+the CPU share it gets (probably because each wake-up of the server's vCPU must preempt it),
+so read the job's drop against that baseline.
 
 The job can beat raw parse-and-predict: it spreads chunks over the cores, and it evaluates
 random/extra-trees classifiers tree by tree (vertexdeploy/emulator/serving/forest.py), the

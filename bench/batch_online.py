@@ -200,6 +200,49 @@ def measure(
     }
 
 
+# Work that only burns CPU at the batch job's priority: what merely being runnable at idle
+# priority costs serving on this machine, beside what the batch job costs.
+SPIN = """
+import os, sys
+os.nice(int(sys.argv[1]))
+if sys.argv[2] == "idle":
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+while True:
+    pass
+"""
+
+
+def idle_spinners(
+    emulator_pid: int,
+    url: str,
+    token: str,
+    endpoint: str,
+    count: int,
+    nice: int,
+    sched_idle: bool,
+    seconds: float,
+    rounds: int,
+) -> dict[str, Any]:
+    """The baseline: online req/s alone and beside ``count`` busy loops at the batch job's
+    priority, measured as ``measure`` measures the job."""
+    spinners: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        mode = "idle" if sched_idle else "normal"
+        for _ in range(count):
+            spinners.append(subprocess.Popen([sys.executable, "-c", SPIN, str(nice), mode]))
+        time.sleep(0.2)
+
+    def stop() -> bool:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+        spinners.clear()
+        return True
+
+    return measure(emulator_pid, url, token, endpoint, start, stop, seconds, rounds)
+
+
 if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "load":
     _load_main(sys.argv[2], sys.argv[3], float(sys.argv[4]))
 elif __name__ == "__main__":
