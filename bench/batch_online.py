@@ -5,8 +5,9 @@ wrk (``-c 16``, when installed) or else ``python bench/batch_online.py load ...`
 keep-alive connections, each sending its next request when the last one answered. The
 batch job's core share is the CPU seconds its processes used in the windows over
 (windows x cores); the target is that online throughput drops by at most that share.
-Runs interleave (alone, with a job, alone, ...) and medians are compared, as the machine
-may be shared.
+Runs interleave (alone, with a job, alone, ...) and each with-job run is compared with the
+alone runs beside it, as the machine may be shared. ``idle_spinners`` measures the same way a
+baseline: busy loops at the job's priority in its place.
 """
 
 from __future__ import annotations
