@@ -144,13 +144,14 @@ def measure(
     stop_batch: Any,
     seconds: float,
     rounds: int,
+    warmup_s: float = 6.0,
 ) -> dict[str, Any]:
     """Online req/s alone and with a batch job running, interleaved (alone, with, ...,
     alone); the drop is the median over rounds of each with-job window against the mean of
     the two alone windows beside it (so a machine that drifts faster or slower over the run
     moves both sides of a pair alike); the batch job's core share over its windows."""
     target = f"{url}/v1/{endpoint}:predict"
-    load(target, token, 6)  # warm-up: model loaded in every process, connections made
+    load(target, token, warmup_s)  # warm-up: model loaded in every process, connections made
 
     def window() -> tuple[dict[str, Any], float, float]:
         """One load window, the batch processes' CPU sampled alike with or without a job
@@ -223,6 +224,7 @@ def idle_spinners(
     sched_idle: bool,
     seconds: float,
     rounds: int,
+    warmup_s: float = 6.0,
 ) -> dict[str, Any]:
     """The baseline: online req/s alone and beside ``count`` busy loops at the batch job's
     priority, measured as ``measure`` measures the job."""
@@ -241,7 +243,7 @@ def idle_spinners(
         spinners.clear()
         return True
 
-    return measure(emulator_pid, url, token, endpoint, start, stop, seconds, rounds)
+    return measure(emulator_pid, url, token, endpoint, start, stop, seconds, rounds, warmup_s)
 
 
 if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "load":
