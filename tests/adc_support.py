@@ -53,11 +53,12 @@ def isolated_adc(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
 
 
 class TokenServer:
-    """``POST /token`` answers with a token, or 400 invalid_grant when ``refuse``; every
-    other route answers ``{}`` (an empty list). Requests are kept in ``seen``."""
+    """``POST /token`` answers with ``access_token``, or 400 invalid_grant when ``refuse``;
+    every other route answers ``{}`` (an empty list). Requests are kept in ``seen``."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, access_token: str = "local-token") -> None:
         self.refuse = refuse
+        self.access_token = access_token
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         handler = functools.partial(_Handler, self)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -95,7 +96,11 @@ class _Handler(BaseHTTPRequestHandler):
                 status = 400
                 body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
             else:
-                body = {"access_token": "local-token", "expires_in": 3600, "token_type": "Bearer"}
+                body = {
+                    "access_token": self.state.access_token,
+                    "expires_in": 3600,
+                    "token_type": "Bearer",
+                }
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -38,7 +38,7 @@ def test_gs_uris_are_read_from_the_emulator_bucket_store(
     (store / "buckets" / "eval-data" / "e.csv").write_text("a,y\n1,0\n2,1\n")
     monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_DIR", str(store))
     assert load(spec("gs://eval-data/e.csv"), tmp_path).rows == 2
-    with pytest.raises(DataError, match="gs://eval-data/missing.csv: quality checks read"):
+    with pytest.raises(DataError, match="gs://eval-data/missing.csv: not in the local emulator"):
         load(spec("gs://eval-data/missing.csv"), tmp_path)
 
 

@@ -1,9 +1,8 @@
 """Labelled data for the quality checks: a csv or jsonl file read into feature rows and labels.
 
-Paths resolve like artifacts: relative to the manifest's directory. A ``gs://`` URI is read
-from the local emulator's bucket store (``$VERTEXDEPLOY_EMULATOR_DIR/buckets/<bucket>/<object>``),
-which is where the emulator keeps objects; reading Cloud Storage itself would need the cloud
-SDK, which the checks never import, so a ``gs://`` object not there is refused by name.
+Paths resolve like artifacts: relative to the manifest's directory, or ``gs://`` (read from
+the emulator's bucket store on ``target: local``, downloaded from Cloud Storage on
+``target: vertex``; see ``gcs.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from vertexdeploy.manifest.spec_quality import QualityDataSpec
-
-DEFAULT_EMULATOR_DIR = Path(".vertexdeploy") / "emulator"
+from vertexdeploy.quality.gcs import GcsError, GsFiles
 
 
 class DataError(Exception):
@@ -41,25 +38,21 @@ class Dataset:
         return int(self.x.shape[0])
 
 
-def resolve(uri: str, base_dir: Path) -> Path:
+def resolve(uri: str, base_dir: Path, gs: GsFiles) -> Path:
     """The local file behind a manifest's data URI."""
     if uri.startswith("gs://"):
-        root = Path(os.environ.get("VERTEXDEPLOY_EMULATOR_DIR", str(DEFAULT_EMULATOR_DIR)))
-        bucket, _, obj = uri[len("gs://") :].partition("/")
-        path = root / "buckets" / bucket / obj
-        if not obj or not path.is_file():
-            raise DataError(
-                f"{uri}: quality checks read gs:// data from the local emulator's bucket store "
-                f"({path} is not there); keep the file beside the manifest or copy it there"
-            )
-        return path
+        try:
+            return gs.file(uri)
+        except GcsError as exc:
+            raise DataError(str(exc)) from None
     p = Path(uri).expanduser()
     return p if p.is_absolute() else (base_dir / p).resolve()
 
 
-def load(spec: QualityDataSpec, base_dir: Path) -> Dataset:
-    """Read ``spec``'s file: every column but the target is a numeric feature."""
-    path = resolve(spec.uri, base_dir)
+def load(spec: QualityDataSpec, base_dir: Path, gs: GsFiles | None = None) -> Dataset:
+    """Read ``spec``'s file: every column but the target is a numeric feature. ``gs`` finds
+    ``gs://`` URIs (default: the local emulator's bucket store)."""
+    path = resolve(spec.uri, base_dir, gs or GsFiles("local"))
     if not path.is_file():
         raise DataError(f"{spec.uri}: data file {path} does not exist")
     records = _read_csv(path) if spec.format == "csv" else _read_jsonl(path)

@@ -7,10 +7,8 @@ points to as the incumbent.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from vertexdeploy.manifest.loader import LoadedManifest
@@ -18,6 +16,7 @@ from vertexdeploy.manifest.spec import ModelSpec
 from vertexdeploy.quality import data as qdata
 from vertexdeploy.quality.artifact import ArtifactLoadError, LoadedModel, load_model
 from vertexdeploy.quality.checks import Row, Subject, run_checks
+from vertexdeploy.quality.gcs import GcsError, GsFiles
 from vertexdeploy.quality.metrics import default_metric, infer_task
 
 STABLE = "stable"
@@ -68,19 +67,20 @@ def run(
     """Check every version (of ``model``; or only the ``(model, index)`` pairs given)."""
     wanted = None if only is None else set(only)
     result = QualityResult()
-    for spec in loaded.spec.models:
-        if model is not None and spec.name != model:
-            continue
-        indices = [
-            i for i in range(len(spec.versions)) if wanted is None or (spec.name, i) in wanted
-        ]
-        if indices:
-            result.versions.extend(_check_model(loaded, spec, indices))
+    with GsFiles(loaded.spec.target) as gs:
+        for spec in loaded.spec.models:
+            if model is not None and spec.name != model:
+                continue
+            indices = [
+                i for i in range(len(spec.versions)) if wanted is None or (spec.name, i) in wanted
+            ]
+            if indices:
+                result.versions.extend(_check_model(loaded, spec, indices, gs))
     return result
 
 
 def _check_model(
-    loaded: LoadedManifest, spec: ModelSpec, indices: list[int]
+    loaded: LoadedManifest, spec: ModelSpec, indices: list[int], gs: GsFiles
 ) -> list[VersionReport]:
     refs = [version_ref(spec, i) for i in indices]
     q = spec.quality
@@ -92,8 +92,8 @@ def _check_model(
             for ref in refs
         ]
     try:
-        evaluation = qdata.load(q.evaluation, loaded.base_dir)
-        training = qdata.load(q.training, loaded.base_dir) if q.training else None
+        evaluation = qdata.load(q.evaluation, loaded.base_dir, gs)
+        training = qdata.load(q.training, loaded.base_dir, gs) if q.training else None
     except qdata.DataError as exc:
         return [
             VersionReport(spec.name, ref, [_row(spec.name, ref, "data", "fail", str(exc))])
@@ -103,13 +103,13 @@ def _check_model(
     incumbent = None
     if stable is not None:
         try:
-            incumbent = (version_ref(spec, stable), _load(loaded, spec, stable))
+            incumbent = (version_ref(spec, stable), _load(loaded, spec, stable, gs))
         except ArtifactLoadError:
             incumbent = None
     reports = []
     for i, ref in zip(indices, refs, strict=True):
         try:
-            model = incumbent[1] if incumbent and i == stable else _load(loaded, spec, i)
+            model = incumbent[1] if incumbent and i == stable else _load(loaded, spec, i, gs)
         except ArtifactLoadError as exc:
             status = "skip" if exc.skip else "fail"
             reports.append(
@@ -135,18 +135,13 @@ def _check_model(
     return reports
 
 
-def _load(loaded: LoadedManifest, spec: ModelSpec, index: int) -> LoadedModel:
+def _load(loaded: LoadedManifest, spec: ModelSpec, index: int, gs: GsFiles) -> LoadedModel:
     artifact = spec.versions[index].artifact
     if artifact.startswith("gs://"):
-        root = Path(os.environ.get("VERTEXDEPLOY_EMULATOR_DIR", str(qdata.DEFAULT_EMULATOR_DIR)))
-        bucket, _, obj = artifact[len("gs://") :].partition("/")
-        path = root / "buckets" / bucket / obj
-        if not path.is_dir():
-            raise ArtifactLoadError(
-                f"{artifact}: gs:// artifacts are read from the local emulator's bucket store "
-                f"for checks, and {path} is not there",
-                skip=True,
-            )
+        try:
+            path = gs.directory(artifact)
+        except GcsError as exc:  # a local run without the emulator's copy: checked on vertex
+            raise ArtifactLoadError(str(exc), skip=gs.target != "vertex") from None
     else:
         path = loaded.resolve_path(artifact)
     return load_model(spec, path)
