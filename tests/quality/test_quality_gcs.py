@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from adc_support import TokenServer, isolated_adc, service_account_file
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from quality_support import iris_case
 from sklearn.linear_model import LogisticRegression
 
@@ -36,52 +38,60 @@ models:
 """
 
 
+@dataclass
+class VertexStorage:
+    emu: EmulatorServer
+    tokens: TokenServer
+    buckets: Path  # the emulator's bucket store: objects are the files under it
+    manifest: Path
+
+
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VertexStorage]:
+    """An emulator as Cloud Storage, and ADC (a service-account key) whose local token
+    endpoint issues the emulator's token; the manifest above written beside them."""
+    manifest = tmp_path / "vertex.yaml"
+    manifest.write_text(MANIFEST)
+    isolated_adc(monkeypatch, tmp_path / "home")
+    with EmulatorServer(tmp_path / "emu") as emu, TokenServer(access_token=emu.token) as tokens:
+        key = service_account_file(tmp_path / "key.json", tokens.url, project="demo-project")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emu.url)
+        yield VertexStorage(emu, tokens, tmp_path / "emu" / "buckets", manifest)
+
+
+def check(storage: VertexStorage) -> Result:
+    return CliRunner().invoke(cli, ["check", "-o", "json", str(storage.manifest)])
+
+
 def test_check_on_vertex_downloads_gs_data_and_artifacts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    storage: VertexStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = iris_case(tmp_path / "case")
     case.manifest([("v1", case.fit(LogisticRegression(max_iter=500, random_state=0)))])
-    with EmulatorServer(tmp_path / "emu") as emu:
-        buckets = tmp_path / "emu" / "buckets"  # objects are the files under the store
-        shutil.copytree(case.root / "models" / "v1", buckets / "team-models" / "clf" / "v1")
-        (buckets / "team-data" / "eval").mkdir(parents=True)
-        shutil.copy(case.root / "eval.csv", buckets / "team-data" / "eval" / "eval.csv")
-        shutil.copy(case.root / "train.csv", buckets / "team-data" / "train.csv")
-        manifest = tmp_path / "vertex.yaml"
-        manifest.write_text(MANIFEST)
+    buckets = storage.buckets
+    shutil.copytree(case.root / "models" / "v1", buckets / "team-models" / "clf" / "v1")
+    (buckets / "team-data" / "eval").mkdir(parents=True)
+    shutil.copy(case.root / "eval.csv", buckets / "team-data" / "eval" / "eval.csv")
+    shutil.copy(case.root / "train.csv", buckets / "team-data" / "train.csv")
+    monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_DIR", str(tmp_path / "nowhere"))
 
-        isolated_adc(monkeypatch, tmp_path / "home")
-        with TokenServer(access_token=emu.token) as tokens:
-            key = service_account_file(tmp_path / "key.json", tokens.url, project="demo-project")
-            monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-            monkeypatch.setenv("STORAGE_EMULATOR_HOST", emu.url)
-            monkeypatch.setenv("VERTEXDEPLOY_EMULATOR_DIR", str(tmp_path / "nowhere"))
-            result = CliRunner().invoke(cli, ["check", "-o", "json", str(manifest)])
-            assert result.exit_code == 0, result.output
-            assert tokens.headers_of("/token"), "credentials came from ADC's token endpoint"
-        rows = json.loads(result.stdout)["rows"]
-        status = {r["check"]: r["status"] for r in rows}
-        assert status["tiny_dataset"] == "pass" and status["train_vs_test"] == "pass"
-        assert "artifact" not in status and "data" not in status
-        gets = [r for r in emu.state.requests.since(0) if r["path"].startswith("/storage/")]
-        assert {r["status"] for r in gets} == {200}
-        assert any("team-data" in r["path"] for r in gets)
-        assert any("team-models" in r["path"] for r in gets)
+    result = check(storage)
+    assert result.exit_code == 0, result.output
+    assert storage.tokens.headers_of("/token"), "credentials came from ADC's token endpoint"
+    rows = json.loads(result.stdout)["rows"]
+    status = {r["check"]: r["status"] for r in rows}
+    assert status["tiny_dataset"] == "pass" and status["train_vs_test"] == "pass"
+    assert "artifact" not in status and "data" not in status
+    gets = [r for r in storage.emu.state.requests.since(0) if r["path"].startswith("/storage/")]
+    assert {r["status"] for r in gets} == {200}
+    assert any("team-data" in r["path"] for r in gets)
+    assert any("team-models" in r["path"] for r in gets)
 
 
-def test_a_missing_object_on_vertex_fails_by_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with EmulatorServer(tmp_path / "emu") as emu:
-        (tmp_path / "emu" / "buckets" / "team-models").mkdir(parents=True)
-        manifest = tmp_path / "vertex.yaml"
-        manifest.write_text(MANIFEST)
-        isolated_adc(monkeypatch, tmp_path / "home")
-        with TokenServer(access_token=emu.token) as tokens:
-            key = service_account_file(tmp_path / "key.json", tokens.url, project="demo-project")
-            monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-            monkeypatch.setenv("STORAGE_EMULATOR_HOST", emu.url)
-            result = CliRunner().invoke(cli, ["check", "-o", "json", str(manifest)])
+def test_a_missing_object_on_vertex_fails_by_name(storage: VertexStorage) -> None:
+    (storage.buckets / "team-models").mkdir(parents=True)
+    result = check(storage)
     assert result.exit_code == 6, result.output
     [row] = json.loads(result.stdout)["rows"]
     assert row["check"] == "data" and row["status"] == "fail"

@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from vertexdeploy.backends.api import Connection
+from vertexdeploy.backends.emulator_dir import DEFAULT_DATA_DIR, emulator_data_dir
 from vertexdeploy.errors import UsageError
 from vertexdeploy.manifest.placement import NO_PROJECT
 from vertexdeploy.manifest.spec import Manifest
-
-DEFAULT_DATA_DIR = Path(".vertexdeploy") / "emulator"
-
-
-def emulator_data_dir() -> Path:
-    return Path(os.environ.get("VERTEXDEPLOY_EMULATOR_DIR", str(DEFAULT_DATA_DIR)))
 
 
 def emulator_url(start: bool = True) -> str:

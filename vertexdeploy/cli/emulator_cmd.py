@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
+from vertexdeploy.backends.emulator_dir import DEFAULT_DATA_DIR, EMULATOR_DIR_ENV
 from vertexdeploy.cli.common import echo_json, handle_errors, output_option
-
-DEFAULT_DATA_DIR = ".vertexdeploy/emulator"
 
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    envvar="VERTEXDEPLOY_EMULATOR_DIR",
+    default=str(DEFAULT_DATA_DIR),
+    envvar=EMULATOR_DIR_ENV,
     show_default=True,
     show_envvar=True,
     help="Where the emulator keeps its state, buckets and pid file (the same one "

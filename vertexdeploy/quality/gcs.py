@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-EMULATOR_DIR_ENV = "VERTEXDEPLOY_EMULATOR_DIR"
-DEFAULT_EMULATOR_DIR = Path(".vertexdeploy") / "emulator"
+from vertexdeploy.backends.emulator_dir import emulator_data_dir
+
 STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 STORAGE_URL = "https://storage.googleapis.com"
 _TIMEOUT_S = 60
@@ -62,10 +62,7 @@ class GsFiles:
         """The object ``uri`` names, as a local file."""
         bucket, name = split(uri)
         if self.target != "vertex":
-            path = _emulator_root() / "buckets" / bucket / name
-            if not name or not path.is_file():
-                raise GcsError(f"{uri}: not in the local emulator's bucket store ({path})")
-            return path
+            return _in_store(uri, bucket, name, directory=False)
         if not name:
             raise GcsError(f"{uri}: names a bucket, not an object")
         dest = self._dest(bucket, name)
@@ -76,10 +73,7 @@ class GsFiles:
         """Every object under ``uri/``, as a local directory (a model artifact)."""
         bucket, name = split(uri)
         if self.target != "vertex":
-            path = _emulator_root() / "buckets" / bucket / name
-            if not path.is_dir():
-                raise GcsError(f"{uri}: not in the local emulator's bucket store ({path})")
-            return path
+            return _in_store(uri, bucket, name, directory=True)
         prefix = f"{name}/" if name else ""
         names = [n for n in self._list(uri, bucket, prefix) if not n.endswith("/")]
         if not names:
@@ -145,8 +139,12 @@ class GsFiles:
                 fh.write(chunk)
 
 
-def _emulator_root() -> Path:
-    return Path(os.environ.get(EMULATOR_DIR_ENV, str(DEFAULT_EMULATOR_DIR)))
+def _in_store(uri: str, bucket: str, name: str, *, directory: bool) -> Path:
+    """The object (or prefix) in the local emulator's bucket store, read in place."""
+    path = emulator_data_dir() / "buckets" / bucket / name
+    if not (path.is_dir() if directory else name and path.is_file()):
+        raise GcsError(f"{uri}: not in the local emulator's bucket store ({path})")
+    return path
 
 
 def _storage_url() -> str:
